@@ -1,0 +1,157 @@
+package runbook
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Kind describes one action kind: the parameters a step must give it and the
+// exact call it makes, in words, for plans and step messages. Kinds belong to
+// the domain: the simulated and the real adapter of a kind describe alike.
+type Kind struct {
+	Name     string
+	Required []string
+	Optional []string
+	// Destructive kinds always need the step to be marked destructive.
+	Destructive bool
+	Describe    func(p Params) string
+}
+
+// Kinds is the catalog of action kinds a runbook may use.
+var Kinds = map[string]Kind{
+	"slack.create_channel": {
+		Name: "slack.create_channel", Optional: []string{"name", "topic"},
+		Describe: func(p Params) string {
+			return "Create the incident channel " + orUnset(p, "name", "(default name)") + ", invite the responders, post and pin the control panel"
+		},
+	},
+	"slack.notify_stakeholders": {
+		Name: "slack.notify_stakeholders", Required: []string{"text"},
+		Describe: func(p Params) string {
+			return "Post to the stakeholder channel(s): " + quote(p, "text")
+		},
+	},
+	"slack.notify_developers": {
+		Name: "slack.notify_developers", Required: []string{"text"},
+		Describe: func(p Params) string {
+			return "Post to the developers channel(s): " + quote(p, "text")
+		},
+	},
+	"github.required_approvals": {
+		Name: "github.required_approvals", Required: []string{"repo", "branch", "count"},
+		Describe: func(p Params) string {
+			return fmt.Sprintf("Set required PR approvals on %s@%s to %s (branch protection, review count only; the current count is remembered)",
+				orUnset(p, "repo", "?"), orUnset(p, "branch", "?"), orUnset(p, "count", "?"))
+		},
+	},
+	"github.workflow": {
+		Name: "github.workflow", Required: []string{"repo", "ref", "workflow"}, Optional: []string{"inputs"},
+		Describe: func(p Params) string {
+			return fmt.Sprintf("Dispatch workflow %s on %s@%s with inputs %s and follow the run to its conclusion",
+				orUnset(p, "workflow", "?"), orUnset(p, "repo", "?"), orUnset(p, "ref", "?"), FormatInputs(p))
+		},
+	},
+	"github.branch_with_change": {
+		Name: "github.branch_with_change", Required: []string{"repo", "base", "branch", "file", "set"}, Optional: []string{"message"},
+		Describe: func(p Params) string {
+			set, _ := p.StringMap("set")
+			return fmt.Sprintf("Create branch %s from %s@%s and commit %s setting %s",
+				orUnset(p, "branch", "?"), orUnset(p, "repo", "?"), orUnset(p, "base", "?"), orUnset(p, "file", "?"), formatMap(set))
+		},
+	},
+	"kubernetes.scale": {
+		Name: "kubernetes.scale", Required: []string{"namespace", "replicas"}, Optional: []string{"deployments", "wait"},
+		Describe: func(p Params) string {
+			ns := orUnset(p, "namespace", "?")
+			if counts, err := p.IntMap("replicas"); err == nil {
+				parts := make([]string, 0, len(counts))
+				for _, d := range SortedKeys(counts) {
+					parts = append(parts, fmt.Sprintf("kubectl -n %s scale deployment %s --replicas %d", ns, d, counts[d]))
+				}
+				return strings.Join(parts, "; ")
+			}
+			deps, _ := p.Strings("deployments")
+			n := orUnset(p, "replicas", "?")
+			parts := make([]string, 0, len(deps))
+			for _, d := range deps {
+				parts = append(parts, fmt.Sprintf("kubectl -n %s scale deployment %s --replicas %s", ns, d, n))
+			}
+			return strings.Join(parts, "; ") + " (current counts are remembered)"
+		},
+	},
+	"azure.postgres.wait": {
+		Name: "azure.postgres.wait", Required: []string{"resource_group", "server"},
+		Describe: func(p Params) string {
+			return fmt.Sprintf("Wait until Azure Postgres flexible server %s (resource group %s) is Ready",
+				orUnset(p, "server", "?"), orUnset(p, "resource_group", "?"))
+		},
+	},
+	"azure.postgres.delete": {
+		Name: "azure.postgres.delete", Required: []string{"resource_group", "server"}, Destructive: true,
+		Describe: func(p Params) string {
+			return fmt.Sprintf("Delete Azure Postgres flexible server %s (resource group %s)",
+				orUnset(p, "server", "?"), orUnset(p, "resource_group", "?"))
+		},
+	},
+	"azure.backups.list": {
+		Name: "azure.backups.list", Required: []string{"account", "container"}, Optional: []string{"prefix"},
+		Describe: func(p Params) string {
+			return fmt.Sprintf("List backups in storage account %s, container %s (newest first; the newest is remembered)",
+				orUnset(p, "account", "?"), orUnset(p, "container", "?"))
+		},
+	},
+	"http.check": {
+		Name: "http.check", Required: []string{"url"}, Optional: []string{"path", "expect_status", "expect_body", "timeout", "retries"},
+		Describe: func(p Params) string {
+			s := fmt.Sprintf("GET %s%s and expect HTTP %d", orUnset(p, "url", "?"), p.StringOr("path", ""), p.IntOr("expect_status", 200))
+			if b := p.StringOr("expect_body", ""); b != "" {
+				s += fmt.Sprintf(" with %q in the body", b)
+			}
+			return s
+		},
+	},
+	"manual": {
+		Name: "manual", Required: []string{"instructions"}, Optional: []string{"command"},
+		Describe: func(p Params) string {
+			s := "Manual: " + p.StringOr("instructions", "?")
+			if c := p.StringOr("command", ""); c != "" {
+				s += "\n  $ " + c
+			}
+			return s
+		},
+	},
+}
+
+// Describe returns the exact call a step with these params makes.
+func Describe(kind string, p Params) string {
+	k, ok := Kinds[kind]
+	if !ok {
+		return "unknown action " + kind
+	}
+	return k.Describe(p)
+}
+
+// FormatInputs renders a step's workflow inputs as {a: x, b: y}, sorted.
+func FormatInputs(p Params) string {
+	in, err := p.StringMap("inputs")
+	if err != nil {
+		return "{?}"
+	}
+	return formatMap(in)
+}
+
+func formatMap(m map[string]string) string {
+	parts := make([]string, 0, len(m))
+	for _, k := range SortedKeys(m) {
+		parts = append(parts, k+": "+m[k])
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
+}
+
+func orUnset(p Params, key, def string) string {
+	return p.StringOr(key, def)
+}
+
+func quote(p Params, key string) string {
+	return fmt.Sprintf("%q", p.StringOr(key, ""))
+}
