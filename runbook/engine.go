@@ -93,20 +93,61 @@ type StartRequest struct {
 // Start validates the inputs, stores the run and advances it to its first
 // step. Bad input returns a *Refusal and stores nothing.
 func (e *Engine) Start(ctx context.Context, req StartRequest) (*Run, error) {
+	run, steps, ev, err := e.newRun(req)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.opts.Store.CreateRun(ctx, run, steps, ev); err != nil {
+		var active *ActiveRunError
+		if errors.As(err, &active) {
+			return nil, activeRefusal(active)
+		}
+		return nil, fmt.Errorf("create run: %w", err)
+	}
+	e.log.Info("run started", zap.String("run_id", run.ID), zap.String("runbook", run.RunbookID), zap.String("user_id", req.Actor))
+	e.notify(ctx, run, *ev)
+	return run, e.advance(ctx, run.ID)
+}
+
+// Check does everything Start does except storing the run: callers that must
+// create something first (the incident channel) check before they create.
+func (e *Engine) Check(ctx context.Context, req StartRequest) error {
+	if _, _, _, err := e.newRun(req); err != nil {
+		return err
+	}
+	runs, err := e.opts.Store.Runs(ctx, true, 0)
+	if err != nil {
+		return fmt.Errorf("list active runs: %w", err)
+	}
+	for _, r := range runs {
+		if r.Service == req.Service && r.Env == req.Env {
+			return activeRefusal(&ActiveRunError{RunID: r.ID, Service: r.Service, Env: r.Env})
+		}
+	}
+	return nil
+}
+
+func activeRefusal(active *ActiveRunError) error {
+	return &Refusal{Text: fmt.Sprintf("run %s is already active for %s/%s; finish or abort it first", active.RunID, active.Service, active.Env)}
+}
+
+// newRun builds a run from a request: inputs parsed, run vars rendered and
+// every step rendered, so a missing config value stops the start rather than
+// step 9 at 3 a.m.
+func (e *Engine) newRun(req StartRequest) (*Run, []StepState, *Event, error) {
 	now := e.opts.Clock.Now()
 	inputs, err := ParseInputs(req.Runbook, req.Inputs, now)
 	if err != nil {
-		return nil, &Refusal{Text: err.Error()}
+		return nil, nil, nil, &Refusal{Text: err.Error()}
 	}
 	run := &Run{
 		ID: e.opts.NewID(now), RunbookID: req.Runbook.ID, Runbook: req.Runbook.Raw, Version: 1,
 		Service: req.Service, Env: req.Env, State: RunActive, StartedBy: req.Actor, StartedAt: now,
-		Remembered: map[string]any{}, Meta: maps.Clone(req.Meta),
+		Remembered: map[string]any{}, Meta: maps.Clone(req.Meta), Vars: maps.Clone(req.Config),
 	}
 	if run.Meta == nil {
 		run.Meta = map[string]string{}
 	}
-	run.Vars = maps.Clone(req.Config)
 	if run.Vars == nil {
 		run.Vars = map[string]any{}
 	}
@@ -117,15 +158,13 @@ func (e *Engine) Start(ctx context.Context, req StartRequest) (*Run, error) {
 	for _, v := range req.Runbook.Vars {
 		got, err := r.value(v.Value, 0)
 		if err != nil {
-			return nil, &Refusal{Text: fmt.Sprintf("runbook %s var %s: %v (check drbot.yaml for %s/%s)", req.Runbook.ID, v.Name, err, req.Service, req.Env)}
+			return nil, nil, nil, &Refusal{Text: fmt.Sprintf("runbook %s var %s: %v (check drbot.yaml for %s/%s)", req.Runbook.ID, v.Name, err, req.Service, req.Env)}
 		}
 		vars[v.Name] = got
 	}
 	run.Vars["vars"] = vars
-	// Render every step now, so a missing config value stops the start rather
-	// than step 9 at 3 a.m.
 	if _, err := RenderPlan(req.Runbook, run, nil); err != nil {
-		return nil, &Refusal{Text: err.Error()}
+		return nil, nil, nil, &Refusal{Text: err.Error()}
 	}
 	steps := make([]StepState, len(req.Runbook.Steps))
 	for i, s := range req.Runbook.Steps {
@@ -133,16 +172,7 @@ func (e *Engine) Start(ctx context.Context, req StartRequest) (*Run, error) {
 	}
 	ev := &Event{RunID: run.ID, Kind: EventRunStarted, Actor: req.Actor, At: now,
 		Text: fmt.Sprintf("started %s (%s) for %s/%s%s", req.Runbook.ID, req.Runbook.Title, req.Service, req.Env, describeInputs(req.Runbook, inputs))}
-	if err := e.opts.Store.CreateRun(ctx, run, steps, ev); err != nil {
-		var active *ActiveRunError
-		if errors.As(err, &active) {
-			return nil, &Refusal{Text: fmt.Sprintf("run %s is already active for %s/%s; finish or abort it first", active.RunID, active.Service, active.Env)}
-		}
-		return nil, fmt.Errorf("create run: %w", err)
-	}
-	e.log.Info("run started", zap.String("run_id", run.ID), zap.String("runbook", run.RunbookID), zap.String("user_id", req.Actor))
-	e.notify(ctx, run, *ev)
-	return run, e.advance(ctx, run.ID)
+	return run, steps, ev, nil
 }
 
 func describeInputs(rb *Runbook, inputs map[string]any) string {
