@@ -127,6 +127,16 @@ func (e *Engine) Check(ctx context.Context, req StartRequest) error {
 	return nil
 }
 
+// Plan resolves a run without storing or running anything: every step with
+// its exact call, for `drbot plan`.
+func (e *Engine) Plan(req StartRequest) (*RunView, error) {
+	run, steps, _, err := e.newRun(req)
+	if err != nil {
+		return nil, err
+	}
+	return BuildView(run, req.Runbook, steps, e.opts.Actions), nil
+}
+
 func activeRefusal(active *ActiveRunError) error {
 	return &Refusal{Text: fmt.Sprintf("run %s is already active for %s/%s; finish or abort it first", active.RunID, active.Service, active.Env)}
 }
@@ -556,6 +566,9 @@ func (e *Engine) execute(ctx context.Context, run *Run, rb *Runbook, st StepStat
 // invoke calls the action, retrying errors marked Retryable with backoff.
 func (e *Engine) invoke(ctx context.Context, run *Run, rb *Runbook, st *StepState, step Step, log *zap.Logger) (Result, error) {
 	action, ok := e.opts.Actions[step.Action]
+	if step.Action == ManualKind {
+		action, ok = manual{}, true
+	}
 	if !ok {
 		return Result{}, fmt.Errorf("no adapter is configured for %s", step.Action)
 	}
@@ -615,6 +628,17 @@ func (e *Engine) invoke(ctx context.Context, run *Run, rb *Runbook, st *StepStat
 		backoff *= 2
 		req.Checkpoint = maps.Clone(st.Checkpoint)
 	}
+}
+
+// ManualKind is the action kind of a checklist item a person marks done.
+const ManualKind = "manual"
+
+// manual is the built-in action of manual steps: approving one means a
+// person did it, so there is nothing left to run.
+type manual struct{}
+
+func (manual) Run(_ context.Context, req Request) (Result, error) {
+	return Result{Summary: "marked done by " + req.Actor}, nil
 }
 
 func isSimulated(a Action) bool {

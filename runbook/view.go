@@ -184,7 +184,7 @@ func BuildView(run *Run, rb *Runbook, steps []StepState, actions Registry) *RunV
 func controls(s Step, st State) []Control {
 	switch st {
 	case AwaitingApproval:
-		if s.Action == "manual" {
+		if s.Action == ManualKind {
 			return []Control{ControlMarkDone, ControlSkip}
 		}
 		return []Control{ControlApprove, ControlSkip}

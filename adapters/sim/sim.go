@@ -1,0 +1,439 @@
+// Package sim provides simulated adapters for every action kind: the same
+// parameters and checkpoints as the real ones, small realistic delays,
+// recorded calls, and SIMULATED on everything they report. Rehearsals, drills
+// (drbot serve --simulate) and tests use them; they touch no infrastructure.
+package sim
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/drbot-dev/drbot/runbook"
+)
+
+// Call is one recorded call of a simulated action.
+type Call struct {
+	Kind   string
+	StepID string
+	What   string // e.g. "dispatch", "reattach", "scale"
+	Params runbook.Params
+}
+
+// Options tune the simulation.
+type Options struct {
+	// Delay is the base duration of a simulated operation (a workflow run
+	// takes a few of them). Zero makes everything instant, for tests.
+	Delay time.Duration
+	// Replicas seeds deployment replica counts ("namespace/name" → count).
+	// Unknown deployments start with 2 for the first of a step and 1 for the
+	// rest, as in the seed's example (web 2, worker 1).
+	Replicas map[string]int
+	// Approvals seeds the required review count per "repo@branch" (default 1).
+	Approvals map[string]int
+	// FailWorkflow makes dispatches of these workflow files conclude with
+	// "failure", to rehearse Retry.
+	FailWorkflow []string
+}
+
+// Sim holds the simulated world: deployments, branch protection, workflow
+// runs, database servers and backups.
+type Sim struct {
+	opts Options
+
+	mu        sync.Mutex
+	calls     []Call
+	replicas  map[string]int
+	approvals map[string]int
+	servers   map[string]bool // "rg/server" exists
+	backups   []string
+	nextRun   int
+}
+
+// New returns a simulated world.
+func New(opts Options) *Sim {
+	s := &Sim{opts: opts, replicas: map[string]int{}, approvals: map[string]int{}, servers: map[string]bool{}, nextRun: 4100}
+	for k, v := range opts.Replicas {
+		s.replicas[k] = v
+	}
+	for k, v := range opts.Approvals {
+		s.approvals[k] = v
+	}
+	return s
+}
+
+// Calls returns the recorded calls in order.
+func (s *Sim) Calls() []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.calls)
+}
+
+// Replicas returns a deployment's simulated replica count.
+func (s *Sim) Replicas(namespace, name string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.replicas[namespace+"/"+name]
+}
+
+// Approvals returns the simulated required review count of repo@branch.
+func (s *Sim) Approvals(repo, branch string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.approvalsLocked(repo + "@" + branch)
+}
+
+func (s *Sim) approvalsLocked(key string) int {
+	if n, ok := s.approvals[key]; ok {
+		return n
+	}
+	return 1
+}
+
+func (s *Sim) record(kind string, req runbook.Request, what string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, Call{Kind: kind, StepID: req.StepID, What: what, Params: req.Params})
+}
+
+// action adapts a function to runbook.Action and marks it simulated.
+type action struct {
+	kind string
+	run  func(ctx context.Context, req runbook.Request) (runbook.Result, error)
+}
+
+func (a action) Run(ctx context.Context, req runbook.Request) (runbook.Result, error) {
+	return a.run(ctx, req)
+}
+
+// Simulated marks every result as SIMULATED.
+func (action) Simulated() bool { return true }
+
+var _ runbook.Simulator = action{}
+
+// Actions returns a simulated action for every kind in runbook.Kinds but
+// manual, which the engine runs itself.
+func (s *Sim) Actions() runbook.Registry {
+	impl := map[string]func(context.Context, runbook.Request) (runbook.Result, error){
+		"slack.create_channel":      s.createChannel,
+		"slack.notify_stakeholders": s.post("stakeholders"),
+		"slack.notify_developers":   s.post("developers"),
+		"github.required_approvals": s.requiredApprovals,
+		"github.workflow":           s.workflow,
+		"github.branch_with_change": s.branchWithChange,
+		"kubernetes.scale":          s.scale,
+		"azure.postgres.wait":       s.postgresWait,
+		"azure.postgres.delete":     s.postgresDelete,
+		"azure.backups.list":        s.backupsList,
+		"http.check":                s.httpCheck,
+	}
+	reg := runbook.Registry{}
+	for kind, fn := range impl {
+		reg[kind] = action{kind: kind, run: fn}
+	}
+	return reg
+}
+
+// Only returns the simulated actions whose kind starts with one of prefixes
+// (e.g. "azure." for --simulate=azure).
+func (s *Sim) Only(prefixes ...string) runbook.Registry {
+	out := runbook.Registry{}
+	for kind, a := range s.Actions() {
+		for _, p := range prefixes {
+			if strings.HasPrefix(kind, p) {
+				out[kind] = a
+			}
+		}
+	}
+	return out
+}
+
+// wait sleeps n delays or until ctx ends.
+func (s *Sim) wait(ctx context.Context, n int) error {
+	if s.opts.Delay == 0 {
+		return ctx.Err()
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(time.Duration(n) * s.opts.Delay):
+		return nil
+	}
+}
+
+func (s *Sim) createChannel(ctx context.Context, req runbook.Request) (runbook.Result, error) {
+	s.record("slack.create_channel", req, "create")
+	name := req.Params.StringOr("name", "dr-"+req.RunID)
+	return runbook.Result{Summary: "incident channel #" + name + " created (terminal rehearsal: no Slack)"}, s.wait(ctx, 1)
+}
+
+func (s *Sim) post(audience string) func(context.Context, runbook.Request) (runbook.Result, error) {
+	return func(ctx context.Context, req runbook.Request) (runbook.Result, error) {
+		text, err := req.Params.String("text")
+		if err != nil {
+			return runbook.Result{}, err
+		}
+		s.record("slack.notify_"+audience, req, "post")
+		return runbook.Result{Summary: fmt.Sprintf("posted to %s: %s", audience, text)}, s.wait(ctx, 1)
+	}
+}
+
+func (s *Sim) requiredApprovals(ctx context.Context, req runbook.Request) (runbook.Result, error) {
+	repo, err := req.Params.String("repo")
+	if err != nil {
+		return runbook.Result{}, err
+	}
+	branch, err := req.Params.String("branch")
+	if err != nil {
+		return runbook.Result{}, err
+	}
+	count, err := req.Params.Int("count")
+	if err != nil {
+		return runbook.Result{}, err
+	}
+	if count < 0 || count > 6 {
+		return runbook.Result{}, fmt.Errorf("required approvals must be 0 to 6 (GitHub's maximum), got %d", count)
+	}
+	key := repo + "@" + branch
+	prev, saved := req.Checkpoint["previous"]
+	if !saved {
+		s.mu.Lock()
+		prev = strconv.Itoa(s.approvalsLocked(key))
+		s.mu.Unlock()
+		if err := req.Save(ctx, map[string]string{"previous": prev}); err != nil {
+			return runbook.Result{}, err
+		}
+	}
+	if err := s.wait(ctx, 1); err != nil {
+		return runbook.Result{}, err
+	}
+	s.mu.Lock()
+	s.approvals[key] = count
+	s.mu.Unlock()
+	s.record("github.required_approvals", req, "set")
+	n, _ := strconv.Atoi(prev)
+	return runbook.Result{
+		Summary:  fmt.Sprintf("required approvals on %s changed %d → %d", key, n, count),
+		Links:    []runbook.Link{{Label: "branch protection", URL: fmt.Sprintf("https://github.com/%s/settings/branches", repo)}},
+		Remember: n,
+	}, nil
+}
+
+func (s *Sim) workflow(ctx context.Context, req runbook.Request) (runbook.Result, error) {
+	repo, err := req.Params.String("repo")
+	if err != nil {
+		return runbook.Result{}, err
+	}
+	file, err := req.Params.String("workflow")
+	if err != nil {
+		return runbook.Result{}, err
+	}
+	ref, err := req.Params.String("ref")
+	if err != nil {
+		return runbook.Result{}, err
+	}
+	if _, err := req.Params.StringMap("inputs"); err != nil {
+		return runbook.Result{}, err
+	}
+	runID, attached := req.Checkpoint["run_id"]
+	if attached {
+		s.record("github.workflow", req, "reattach")
+	} else {
+		s.mu.Lock()
+		s.nextRun++
+		runID = strconv.Itoa(s.nextRun)
+		s.mu.Unlock()
+		// Saved before the dispatch "happens", as the real adapter does.
+		if err := req.Save(ctx, map[string]string{"run_id": runID}); err != nil {
+			return runbook.Result{}, err
+		}
+		s.record("github.workflow", req, "dispatch")
+	}
+	link := runbook.Link{Label: file + " run #" + runID, URL: fmt.Sprintf("https://github.com/%s/actions/runs/%s", repo, runID)}
+	if !attached {
+		req.Progress(ctx, fmt.Sprintf("dispatched %s on %s@%s: queued", file, repo, ref), link)
+	}
+	if err := s.wait(ctx, 1); err != nil {
+		return runbook.Result{}, err
+	}
+	req.Progress(ctx, file+" run #"+runID+": in progress", link)
+	if err := s.wait(ctx, 3); err != nil {
+		return runbook.Result{}, err
+	}
+	if slices.Contains(s.opts.FailWorkflow, file) {
+		return runbook.Result{Links: []runbook.Link{link}}, fmt.Errorf("workflow %s run #%s concluded failure (%s)", file, runID, link.URL)
+	}
+	return runbook.Result{Summary: fmt.Sprintf("%s run #%s succeeded", file, runID), Links: []runbook.Link{link}}, nil
+}
+
+func (s *Sim) branchWithChange(ctx context.Context, req runbook.Request) (runbook.Result, error) {
+	repo, err := req.Params.String("repo")
+	if err != nil {
+		return runbook.Result{}, err
+	}
+	branch, err := req.Params.String("branch")
+	if err != nil {
+		return runbook.Result{}, err
+	}
+	file, err := req.Params.String("file")
+	if err != nil {
+		return runbook.Result{}, err
+	}
+	set, err := req.Params.StringMap("set")
+	if err != nil {
+		return runbook.Result{}, err
+	}
+	s.record("github.branch_with_change", req, "commit")
+	if err := s.wait(ctx, 1); err != nil {
+		return runbook.Result{}, err
+	}
+	return runbook.Result{
+		Summary:  fmt.Sprintf("branch %s created with %s changed (%s)", branch, file, strings.Join(runbook.SortedKeys(set), ", ")),
+		Links:    []runbook.Link{{Label: "branch " + branch, URL: fmt.Sprintf("https://github.com/%s/tree/%s", repo, branch)}},
+		Remember: branch,
+	}, nil
+}
+
+func (s *Sim) scale(ctx context.Context, req runbook.Request) (runbook.Result, error) {
+	ns, err := req.Params.String("namespace")
+	if err != nil {
+		return runbook.Result{}, err
+	}
+	target, err := scaleTargets(req.Params)
+	if err != nil {
+		return runbook.Result{}, err
+	}
+	prev := map[string]int{}
+	if cp := req.Checkpoint; len(cp) > 0 {
+		for name, v := range cp {
+			prev[name], _ = strconv.Atoi(v)
+		}
+	} else {
+		s.mu.Lock()
+		for i, name := range runbook.SortedKeys(target) {
+			n, ok := s.replicas[ns+"/"+name]
+			if !ok {
+				n = 1
+				if i == 0 {
+					n = 2
+				}
+			}
+			prev[name] = n
+		}
+		s.mu.Unlock()
+		cp := map[string]string{}
+		for name, n := range prev {
+			cp[name] = strconv.Itoa(n)
+		}
+		if err := req.Save(ctx, cp); err != nil {
+			return runbook.Result{}, err
+		}
+	}
+	var parts []string
+	for _, name := range runbook.SortedKeys(target) {
+		s.mu.Lock()
+		s.replicas[ns+"/"+name] = target[name]
+		s.mu.Unlock()
+		parts = append(parts, fmt.Sprintf("%s/%s %d→%d", ns, name, prev[name], target[name]))
+	}
+	s.record("kubernetes.scale", req, "scale")
+	req.Progress(ctx, "waiting for the rollout: "+strings.Join(parts, ", "))
+	if err := s.wait(ctx, 2); err != nil {
+		return runbook.Result{}, err
+	}
+	return runbook.Result{Summary: "scaled " + strings.Join(parts, ", "), Remember: prev}, nil
+}
+
+// scaleTargets reads kubernetes.scale's two forms: a list and one count, or a
+// map of counts (restoring remembered values).
+func scaleTargets(p runbook.Params) (map[string]int, error) {
+	if m, err := p.IntMap("replicas"); err == nil {
+		return m, nil
+	}
+	n, err := p.Int("replicas")
+	if err != nil {
+		return nil, err
+	}
+	deps, err := p.Strings("deployments")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	for _, d := range deps {
+		out[d] = n
+	}
+	return out, nil
+}
+
+func (s *Sim) postgresWait(ctx context.Context, req runbook.Request) (runbook.Result, error) {
+	rg, err := req.Params.String("resource_group")
+	if err != nil {
+		return runbook.Result{}, err
+	}
+	server, err := req.Params.String("server")
+	if err != nil {
+		return runbook.Result{}, err
+	}
+	s.record("azure.postgres.wait", req, "wait")
+	req.Progress(ctx, "server "+server+" is Provisioning")
+	if err := s.wait(ctx, 2); err != nil {
+		return runbook.Result{}, err
+	}
+	s.mu.Lock()
+	s.servers[rg+"/"+server] = true
+	s.mu.Unlock()
+	return runbook.Result{Summary: "server " + server + " is Ready"}, nil
+}
+
+func (s *Sim) postgresDelete(ctx context.Context, req runbook.Request) (runbook.Result, error) {
+	rg, err := req.Params.String("resource_group")
+	if err != nil {
+		return runbook.Result{}, err
+	}
+	server, err := req.Params.String("server")
+	if err != nil {
+		return runbook.Result{}, err
+	}
+	s.record("azure.postgres.delete", req, "delete")
+	if err := s.wait(ctx, 2); err != nil {
+		return runbook.Result{}, err
+	}
+	s.mu.Lock()
+	delete(s.servers, rg+"/"+server)
+	s.mu.Unlock()
+	return runbook.Result{Summary: "server " + server + " deleted from " + rg}, nil
+}
+
+func (s *Sim) backupsList(ctx context.Context, req runbook.Request) (runbook.Result, error) {
+	account, err := req.Params.String("account")
+	if err != nil {
+		return runbook.Result{}, err
+	}
+	container, err := req.Params.String("container")
+	if err != nil {
+		return runbook.Result{}, err
+	}
+	s.record("azure.backups.list", req, "list")
+	if err := s.wait(ctx, 1); err != nil {
+		return runbook.Result{}, err
+	}
+	day := time.Now().UTC().Add(-24 * time.Hour).Format("2006-01-02")
+	latest := "nightly_" + day + ".sql.gz"
+	return runbook.Result{Summary: fmt.Sprintf("newest backup in %s/%s: %s", account, container, latest), Remember: latest}, nil
+}
+
+func (s *Sim) httpCheck(ctx context.Context, req runbook.Request) (runbook.Result, error) {
+	url, err := req.Params.String("url")
+	if err != nil {
+		return runbook.Result{}, err
+	}
+	s.record("http.check", req, "get")
+	if err := s.wait(ctx, 1); err != nil {
+		return runbook.Result{}, err
+	}
+	return runbook.Result{Summary: fmt.Sprintf("GET %s%s: HTTP %d in 84ms", url, req.Params.StringOr("path", ""), req.Params.IntOr("expect_status", 200))}, nil
+}
