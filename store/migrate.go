@@ -1,0 +1,128 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// migrations are the schema, in order: migrations[i] is version i+1. Never
+// edit or reorder one that has shipped; append a new one.
+var migrations = []string{
+	// 1: runs, their steps and their timelines.
+	`CREATE TABLE runs (
+		id         TEXT PRIMARY KEY,
+		runbook_id TEXT NOT NULL,
+		runbook    BLOB,             -- the pinned YAML
+		version    INTEGER NOT NULL, -- check-and-set by SaveRun
+		service    TEXT NOT NULL,
+		env        TEXT NOT NULL,
+		state      TEXT NOT NULL,
+		started_by TEXT NOT NULL,
+		started_at TEXT,             -- times: UTC, fixed-width RFC 3339 nanoseconds; NULL is zero
+		ended_at   TEXT,
+		vars       TEXT NOT NULL,    -- JSON
+		remembered TEXT NOT NULL,    -- JSON
+		meta       TEXT NOT NULL     -- JSON
+	) STRICT;
+	-- One active run per service and environment. CreateRun checks it first;
+	-- this index is the backstop.
+	CREATE UNIQUE INDEX runs_one_active ON runs (service, env) WHERE state = 'active';
+	CREATE INDEX runs_started_at ON runs (started_at);
+
+	CREATE TABLE steps (
+		run_id     TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+		step_id    TEXT NOT NULL,
+		idx        INTEGER NOT NULL, -- position in the runbook
+		state      TEXT NOT NULL,
+		version    INTEGER NOT NULL, -- check-and-set by SwapStep
+		attempt    INTEGER NOT NULL,
+		approvers  TEXT NOT NULL,    -- JSON
+		actor      TEXT NOT NULL,
+		started_at TEXT,
+		ended_at   TEXT,
+		checkpoint TEXT NOT NULL,    -- JSON
+		progress   TEXT NOT NULL,
+		summary    TEXT NOT NULL,
+		error      TEXT NOT NULL,
+		links      TEXT NOT NULL,    -- JSON
+		PRIMARY KEY (run_id, step_id)
+	) STRICT;
+
+	CREATE TABLE events (
+		run_id  TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+		seq     INTEGER NOT NULL,    -- 1, 2, ... per run, assigned on insert
+		step_id TEXT NOT NULL,
+		kind    TEXT NOT NULL,
+		actor   TEXT NOT NULL,
+		at      TEXT,
+		text    TEXT NOT NULL,
+		links   TEXT NOT NULL,       -- JSON
+		PRIMARY KEY (run_id, seq)
+	) STRICT;`,
+
+	// 2: the Slack outbox.
+	`CREATE TABLE outbox (
+		id         INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: delivery order
+		dedup_key  TEXT NOT NULL UNIQUE,
+		run_id     TEXT NOT NULL,
+		kind       TEXT NOT NULL,
+		payload    BLOB,
+		attempts   INTEGER NOT NULL,
+		next_at    TEXT,             -- NULL: as soon as possible
+		last_error TEXT NOT NULL,
+		result     TEXT NOT NULL,
+		done_at    TEXT              -- NULL until delivered
+	) STRICT;
+	CREATE INDEX outbox_pending ON outbox (id) WHERE done_at IS NULL;`,
+}
+
+// migrate applies the migrations the database has not recorded yet, each in
+// its own write transaction with its row in schema_migrations. Several
+// processes may migrate the same file at once: each re-checks under the
+// write lock and skips what another has applied.
+func (s *Store) migrate(ctx context.Context, migs []string) error {
+	_, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		applied_at TEXT NOT NULL
+	) STRICT`)
+	if err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	for i, m := range migs {
+		version := i + 1
+		applied := false
+		err := s.write(ctx, func(tx *sql.Tx) error {
+			var newest int
+			err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&newest)
+			if err != nil {
+				return err
+			}
+			if newest > len(migs) {
+				return fmt.Errorf("database schema version %d is newer than this drbot knows (%d)", newest, len(migs))
+			}
+			if newest >= version {
+				return nil
+			}
+			if _, err := tx.ExecContext(ctx, m); err != nil {
+				return err
+			}
+			_, err = tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
+				version, timeField{ptr(time.Now())})
+			applied = err == nil
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migrate to version %d: %w", version, err)
+		}
+		if applied {
+			s.log.Info("applied migration", zap.Int("version", version))
+		}
+	}
+	return nil
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,147 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/drbot-dev/drbot/runbook"
+)
+
+// OutboxMessage is a Slack message waiting to be delivered, or delivered.
+// The bot enqueues it once the event it announces is stored, and a sender
+// delivers it, retrying with backoff, so that a crash or a Slack outage
+// loses no announcement.
+type OutboxMessage struct {
+	ID        int64
+	Key       string // unique dedup key, e.g. "event:<run>:<seq>"; enqueueing an existing key is a no-op returning the existing id
+	RunID     string
+	Kind      string // opaque to the store
+	Payload   []byte // opaque JSON
+	Attempts  int
+	NextAt    time.Time // zero: as soon as possible
+	LastError string
+	Result    string    // e.g. the Slack ts once delivered
+	DoneAt    time.Time // zero until delivered
+}
+
+var outboxColumns = []string{
+	"id", "dedup_key", "run_id", "kind", "payload", "attempts", "next_at", "last_error", "result", "done_at",
+}
+
+func outboxFields(m *OutboxMessage) []any {
+	return []any{
+		&m.ID, &m.Key, &m.RunID, &m.Kind, &m.Payload, &m.Attempts, timeField{&m.NextAt},
+		&m.LastError, &m.Result, timeField{&m.DoneAt},
+	}
+}
+
+// Enqueue stores m (its ID is ignored) and returns its id. If a message
+// with m.Key exists already, Enqueue changes nothing and returns that
+// message's id: a retried or replayed enqueue sends nothing twice.
+func (s *Store) Enqueue(ctx context.Context, m OutboxMessage) (int64, error) {
+	if m.Key == "" {
+		return 0, errors.New("enqueue: empty key")
+	}
+	var id int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		// Every column but the id, which SQLite assigns.
+		err := tx.QueryRowContext(ctx, `INSERT INTO outbox (dedup_key, run_id, kind, payload, attempts, next_at, last_error, result, done_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (dedup_key) DO NOTHING
+			RETURNING id`, outboxFields(&m)[1:]...).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			err = tx.QueryRowContext(ctx, `SELECT id FROM outbox WHERE dedup_key = ?`, m.Key).Scan(&id)
+		}
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("enqueue %s: %w", m.Key, err)
+	}
+	return id, nil
+}
+
+// Due returns at most limit (all if limit <= 0) undelivered messages whose
+// NextAt is not after now, in id order: the order they were enqueued.
+func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]OutboxMessage, error) {
+	if limit <= 0 {
+		limit = -1 // SQLite: no limit
+	}
+	rows, err := s.db.QueryContext(ctx, selectFrom("outbox", outboxColumns)+`
+		WHERE done_at IS NULL AND (next_at IS NULL OR next_at <= ?)
+		ORDER BY id LIMIT ?`, timeField{&now}, limit)
+	if err != nil {
+		return nil, fmt.Errorf("due messages: %w", err)
+	}
+	msgs, err := collect(rows, outboxFields)
+	if err != nil {
+		return nil, fmt.Errorf("due messages: %w", err)
+	}
+	return msgs, nil
+}
+
+// Delivered marks message id as delivered at at, with result (e.g. the
+// Slack ts). A message already delivered keeps its first result. It returns
+// an error wrapping runbook.ErrNotFound if there is no such message.
+func (s *Store) Delivered(ctx context.Context, id int64, result string, at time.Time) error {
+	if at.IsZero() {
+		return fmt.Errorf("mark message %d delivered: zero time", id)
+	}
+	err := s.updatePending(ctx, id, `UPDATE outbox SET result = ?, done_at = ? WHERE id = ? AND done_at IS NULL`,
+		result, timeField{&at}, id)
+	if err != nil {
+		return fmt.Errorf("mark message %d delivered: %w", id, err)
+	}
+	return nil
+}
+
+// Postpone records a failed delivery of message id: it counts the attempt,
+// keeps lastErr and makes the message due again at next. A message already
+// delivered is left alone. It returns an error wrapping runbook.ErrNotFound
+// if there is no such message.
+func (s *Store) Postpone(ctx context.Context, id int64, next time.Time, lastErr string) error {
+	err := s.updatePending(ctx, id, `UPDATE outbox SET attempts = attempts + 1, next_at = ?, last_error = ?
+		WHERE id = ? AND done_at IS NULL`, timeField{&next}, lastErr, id)
+	if err != nil {
+		return fmt.Errorf("postpone message %d: %w", id, err)
+	}
+	return nil
+}
+
+// OutboxResult returns the result of the delivered message with key; ok is
+// false if there is no such message or it is not delivered yet.
+func (s *Store) OutboxResult(ctx context.Context, key string) (result string, ok bool, err error) {
+	err = s.db.QueryRowContext(ctx, `SELECT result FROM outbox WHERE dedup_key = ? AND done_at IS NOT NULL`, key).Scan(&result)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("outbox result %s: %w", key, err)
+	}
+	return result, true, nil
+}
+
+// updatePending runs update, which changes message id only while it is not
+// delivered, and tells a message that does not exist (ErrNotFound) from one
+// already delivered (nil).
+func (s *Store) updatePending(ctx context.Context, id int64, update string, args ...any) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, update, args...)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
+			return err
+		}
+		var exists bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM outbox WHERE id = ?)`, id).Scan(&exists); err != nil {
+			return err
+		}
+		if !exists {
+			return runbook.ErrNotFound
+		}
+		return nil
+	})
+}

@@ -1,0 +1,259 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/drbot-dev/drbot/runbook"
+
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+var _ runbook.Store = (*Store)(nil)
+
+// CreateRun stores run, its steps and ev (if not nil) in one transaction. It
+// returns an *runbook.ActiveRunError, unwrapped, if a run is active for the
+// same service and env. Steps and ev belong to run: their RunID must be
+// empty or run.ID. On success ev.RunID and ev.Seq are set.
+func (s *Store) CreateRun(ctx context.Context, run *runbook.Run, steps []runbook.StepState, ev *runbook.Event) error {
+	var seq int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		id, err := activeRunID(ctx, tx, run.Service, run.Env)
+		if err != nil {
+			return err
+		}
+		if id != "" {
+			return &runbook.ActiveRunError{RunID: id, Service: run.Service, Env: run.Env}
+		}
+		if _, err := tx.ExecContext(ctx, runsTable.insert, runFields(run)...); err != nil {
+			return activeConflict(ctx, tx, err, run.Service, run.Env)
+		}
+		for _, st := range steps {
+			if err := belongs("step "+st.StepID, st.RunID, run.ID); err != nil {
+				return err
+			}
+			st.RunID = run.ID
+			if _, err := tx.ExecContext(ctx, stepsTable.insert, stepFields(&st)...); err != nil {
+				return fmt.Errorf("step %s: %w", st.StepID, err)
+			}
+		}
+		seq, err = appendEvent(ctx, tx, run.ID, ev)
+		return err
+	})
+	var active *runbook.ActiveRunError
+	if errors.As(err, &active) {
+		return active
+	}
+	if err != nil {
+		return fmt.Errorf("create run %s: %w", run.ID, err)
+	}
+	setSeq(ev, run.ID, seq)
+	return nil
+}
+
+// Run returns the run with id, or an error wrapping runbook.ErrNotFound.
+func (s *Store) Run(ctx context.Context, id string) (*runbook.Run, error) {
+	var r runbook.Run
+	err := s.db.QueryRowContext(ctx, runsTable.selectAll+" WHERE id = ?", id).Scan(runFields(&r)...)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = runbook.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("run %s: %w", id, err)
+	}
+	return &r, nil
+}
+
+// Runs lists at most limit runs (all if limit <= 0), newest first;
+// activeOnly limits it to active runs.
+func (s *Store) Runs(ctx context.Context, activeOnly bool, limit int) ([]*runbook.Run, error) {
+	q := runsTable.selectAll
+	if activeOnly {
+		q += " WHERE state = 'active'"
+	}
+	if limit <= 0 {
+		limit = -1 // SQLite: no limit
+	}
+	rows, err := s.db.QueryContext(ctx, q+" ORDER BY started_at DESC, rowid DESC LIMIT ?", limit)
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	runs, err := collect(rows, runFields)
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	out := make([]*runbook.Run, len(runs))
+	for i := range runs {
+		out[i] = &runs[i]
+	}
+	return out, nil
+}
+
+// SaveRun writes run if the stored version is run.Version-1, and appends ev
+// (if not nil) in the same transaction. It returns an error wrapping
+// runbook.ErrConflict if the version differs, runbook.ErrNotFound if there
+// is no such run, and an *runbook.ActiveRunError if run would become a
+// second active run for its service and env. On success ev.RunID and ev.Seq
+// are set.
+func (s *Store) SaveRun(ctx context.Context, run *runbook.Run, ev *runbook.Event) error {
+	var seq int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if err := runsTable.swap(ctx, tx, runFields(run), run.Version); err != nil {
+			return activeConflict(ctx, tx, err, run.Service, run.Env)
+		}
+		var err error
+		seq, err = appendEvent(ctx, tx, run.ID, ev)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("save run %s: %w", run.ID, err)
+	}
+	setSeq(ev, run.ID, seq)
+	return nil
+}
+
+// Steps returns a run's steps in runbook order, or an error wrapping
+// runbook.ErrNotFound if there is no such run.
+func (s *Store) Steps(ctx context.Context, runID string) ([]runbook.StepState, error) {
+	steps, err := listOfRun(ctx, s.db, runID, selectFrom("steps", stepColumns)+" WHERE run_id = ? ORDER BY idx, step_id", stepFields)
+	if err != nil {
+		return nil, fmt.Errorf("steps of %s: %w", runID, err)
+	}
+	return steps, nil
+}
+
+// SwapStep writes step if the stored version is step.Version-1, and appends
+// ev (if not nil) in the same transaction: this is how a click claims a
+// step exactly once. It returns an error wrapping runbook.ErrConflict if the
+// version differs and runbook.ErrNotFound if there is no such step. On
+// success ev.RunID and ev.Seq are set.
+func (s *Store) SwapStep(ctx context.Context, step runbook.StepState, ev *runbook.Event) error {
+	var seq int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if err := stepsTable.swap(ctx, tx, stepFields(&step), step.Version); err != nil {
+			return err
+		}
+		var err error
+		seq, err = appendEvent(ctx, tx, step.RunID, ev)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("swap step %s/%s: %w", step.RunID, step.StepID, err)
+	}
+	setSeq(ev, step.RunID, seq)
+	return nil
+}
+
+// AppendEvent stores ev at the end of its run's timeline and sets ev.Seq. It
+// returns an error wrapping runbook.ErrNotFound if there is no such run.
+func (s *Store) AppendEvent(ctx context.Context, ev *runbook.Event) error {
+	if ev == nil {
+		return errors.New("append event: nil event")
+	}
+	var seq int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var err error
+		seq, err = appendEvent(ctx, tx, ev.RunID, ev)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("append event to %s: %w", ev.RunID, err)
+	}
+	setSeq(ev, ev.RunID, seq)
+	return nil
+}
+
+// Events returns a run's timeline in order, or an error wrapping
+// runbook.ErrNotFound if there is no such run.
+func (s *Store) Events(ctx context.Context, runID string) ([]runbook.Event, error) {
+	events, err := listOfRun(ctx, s.db, runID, selectFrom("events", eventColumns)+" WHERE run_id = ? ORDER BY seq", eventFields)
+	if err != nil {
+		return nil, fmt.Errorf("events of %s: %w", runID, err)
+	}
+	return events, nil
+}
+
+// appendEvent inserts ev (if not nil) as the next event of runID and returns
+// its seq. The caller's write lock makes MAX(seq)+1 safe.
+func appendEvent(ctx context.Context, tx *sql.Tx, runID string, ev *runbook.Event) (int64, error) {
+	if ev == nil {
+		return 0, nil
+	}
+	if err := belongs("event", ev.RunID, runID); err != nil {
+		return 0, err
+	}
+	var seq int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO events (run_id, seq, step_id, kind, actor, at, text, links)
+		SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4, ?5, ?6, ?7 FROM events WHERE run_id = ?1
+		RETURNING seq`,
+		runID, ev.StepID, string(ev.Kind), ev.Actor, timeField{&ev.At}, ev.Text, jsonField{&ev.Links},
+	).Scan(&seq)
+	if hasCode(err, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY) {
+		return 0, runbook.ErrNotFound
+	}
+	return seq, err
+}
+
+// setSeq records where ev was stored, after its transaction committed.
+func setSeq(ev *runbook.Event, runID string, seq int64) {
+	if ev != nil {
+		ev.RunID, ev.Seq = runID, seq
+	}
+}
+
+// belongs refuses a step or event whose RunID names another run than the
+// one being written; an empty RunID means that run.
+func belongs(what, got, runID string) error {
+	if got != "" && got != runID {
+		return fmt.Errorf("%s belongs to run %s, not %s", what, got, runID)
+	}
+	return nil
+}
+
+// activeRunID returns the id of the active run for service and env, or "".
+func activeRunID(ctx context.Context, tx *sql.Tx, service, env string) (string, error) {
+	var id string
+	err := tx.QueryRowContext(ctx, `SELECT id FROM runs WHERE service = ? AND env = ? AND state = 'active'`,
+		service, env).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return id, err
+}
+
+// activeConflict turns err into an *runbook.ActiveRunError if it is the
+// runs_one_active index refusing a second active run for service and env
+// (the only UNIQUE index on runs; its primary key fails with another code).
+func activeConflict(ctx context.Context, tx *sql.Tx, err error, service, env string) error {
+	if !hasCode(err, sqlite3.SQLITE_CONSTRAINT_UNIQUE) {
+		return err
+	}
+	id, lookupErr := activeRunID(ctx, tx, service, env)
+	if lookupErr != nil || id == "" {
+		return err
+	}
+	return &runbook.ActiveRunError{RunID: id, Service: service, Env: env}
+}
+
+// listOfRun returns the rows query selects for runID, or ErrNotFound if
+// there are none because there is no such run.
+func listOfRun[T any](ctx context.Context, db *sql.DB, runID, query string, fields func(*T) []any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, query, runID)
+	if err != nil {
+		return nil, err
+	}
+	list, err := collect(rows, fields)
+	if err != nil || len(list) > 0 {
+		return list, err
+	}
+	var exists bool
+	if err := db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM runs WHERE id = ?)`, runID).Scan(&exists); err != nil {
+		return nil, err
+	}
+	if !exists {
+		return nil, runbook.ErrNotFound
+	}
+	return list, nil
+}
