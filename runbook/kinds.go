@@ -113,7 +113,7 @@ var Kinds = map[string]Kind{
 	"manual": {
 		Name: "manual", Required: []string{"instructions"}, Optional: []string{"command"},
 		Describe: func(p Params) string {
-			s := "Manual: " + p.StringOr("instructions", "?")
+			s := p.StringOr("instructions", "?")
 			if c := p.StringOr("command", ""); c != "" {
 				s += "\n  $ " + c
 			}

@@ -31,9 +31,21 @@ func ParseTime(s string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("%q: unknown time zone %q; use an IANA name such as Europe/London or UTC", s, zone)
 	}
 	for _, layout := range []string{"2006-01-02 15:04", "2006-01-02 15:04:05"} {
-		if t, err := time.ParseInLocation(layout, local, loc); err == nil {
-			return t.UTC(), nil
+		t, err := time.ParseInLocation(layout, local, loc)
+		if err != nil {
+			continue
 		}
+		// Clock changes make some local times not exist (spring forward) and
+		// others happen twice (fall back); guessing is an hour of lost data.
+		if t.In(loc).Format(layout) != local {
+			return time.Time{}, fmt.Errorf("%q does not exist in %s (the clocks went forward); give the time in UTC or with an offset", s, zone)
+		}
+		for _, other := range []time.Time{t.Add(-time.Hour), t.Add(time.Hour)} {
+			if other.In(loc).Format(layout) == local {
+				return time.Time{}, fmt.Errorf("%q happened twice in %s (the clocks went back); give it in UTC or with an offset, e.g. 2026-10-25T01:30:00+01:00", s, zone)
+			}
+		}
+		return t.UTC(), nil
 	}
 	return time.Time{}, fmt.Errorf("%q: cannot read the date and time; write it as %s", s, TimeFormats)
 }
@@ -74,6 +86,9 @@ func FormatBoth(t time.Time, loc *time.Location) string {
 
 // HumanDuration writes d the way a person says it: 3m12s, 2h5m, 6d4h.
 func HumanDuration(d time.Duration) string {
+	if d < time.Second {
+		return d.Round(time.Millisecond).String()
+	}
 	d = d.Round(time.Second)
 	switch {
 	case d >= 48*time.Hour:

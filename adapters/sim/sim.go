@@ -167,8 +167,8 @@ func (s *Sim) wait(ctx context.Context, n int) error {
 
 func (s *Sim) createChannel(ctx context.Context, req runbook.Request) (runbook.Result, error) {
 	s.record("slack.create_channel", req, "create")
-	name := req.Params.StringOr("name", "dr-"+req.RunID)
-	return runbook.Result{Summary: "incident channel #" + name + " created (terminal rehearsal: no Slack)"}, s.wait(ctx, 1)
+	name := req.Params.StringOr("name", "for run "+req.RunID)
+	return runbook.Result{Summary: "incident channel " + name + " created (no Slack here)"}, s.wait(ctx, 1)
 }
 
 func (s *Sim) post(audience string) func(context.Context, runbook.Request) (runbook.Result, error) {
