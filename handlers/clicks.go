@@ -1,0 +1,59 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+
+	"go.uber.org/zap"
+)
+
+// Action is what a button does. Its value is the button's Slack action_id: a
+// constant routing key; which run and step it is about travels separately.
+type Action string
+
+// Button actions.
+const (
+	ActApprove Action = "step.approve"
+	ActSkip    Action = "step.skip"
+	ActRetry   Action = "step.retry"
+	ActDone    Action = "step.done" // a manual step: the same as approve
+	ActAbort   Action = "run.abort"
+)
+
+// Actions lists every button action.
+var Actions = []Action{ActApprove, ActSkip, ActRetry, ActDone, ActAbort}
+
+// Click is a button press on a step or the control panel.
+type Click struct {
+	Action  Action
+	RunID   string
+	StepID  string // empty for run actions
+	Version int    // the step version the message showed (check-and-set)
+	UserID  string
+}
+
+// Click performs a button press. It runs on a worker: Approve returns when the
+// step has run. Refusals (not an approver, stale or second click) come back
+// as text for the user; the engine has audited them on the timeline.
+func (h *Handler) Click(ctx context.Context, c Click) Reply {
+	e := h.opts.Engine
+	var err error
+	switch c.Action {
+	case ActApprove, ActDone:
+		err = e.Approve(ctx, c.RunID, c.StepID, c.Version, c.UserID)
+	case ActSkip:
+		err = e.Skip(ctx, c.RunID, c.StepID, c.Version, c.UserID, "")
+	case ActRetry:
+		err = e.Retry(ctx, c.RunID, c.StepID, c.Version, c.UserID)
+	case ActAbort:
+		err = e.Abort(ctx, c.RunID, c.UserID, "aborted from the control panel")
+	default:
+		return Reply{Text: fmt.Sprintf("This button (%s) is not one drbot knows; use the latest message.", c.Action)}
+	}
+	if err == nil {
+		return Reply{}
+	}
+	h.log.Info("click not done", zap.String("run_id", c.RunID), zap.String("step_id", c.StepID),
+		zap.String("user_id", c.UserID), zap.String("action", string(c.Action)), zap.Error(err))
+	return h.refusal(err)
+}
