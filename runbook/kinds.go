@@ -60,15 +60,21 @@ var Kinds = map[string]Kind{
 		},
 	},
 	"kubernetes.scale": {
-		Name: "kubernetes.scale", Required: []string{"namespace", "replicas"}, Optional: []string{"deployments", "wait"},
+		Name: "kubernetes.scale", Required: []string{"namespace", "replicas"}, Optional: []string{"deployments", "wait", "context"},
 		Describe: func(p Params) string {
 			ns := orUnset(p, "namespace", "?")
+			if c := p.StringOr("context", ""); c != "" {
+				ns += " --context " + c
+			}
 			if counts, err := p.IntMap("replicas"); err == nil {
 				parts := make([]string, 0, len(counts))
 				for _, d := range SortedKeys(counts) {
 					parts = append(parts, fmt.Sprintf("kubectl -n %s scale deployment %s --replicas %d", ns, d, counts[d]))
 				}
 				return strings.Join(parts, "; ")
+			}
+			if _, err := p.Int("replicas"); err != nil {
+				return fmt.Sprintf("kubectl -n %s scale each deployment back to its count in %v", ns, p["replicas"])
 			}
 			deps, _ := p.Strings("deployments")
 			n := orUnset(p, "replicas", "?")

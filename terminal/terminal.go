@@ -122,7 +122,7 @@ func (p *Printer) Summary(sum runbook.Summary) {
 		if s.Duration > 0 {
 			d = runbook.HumanDuration(s.Duration)
 		}
-		fmt.Fprintf(p.out, "%2d. %s %-9s %-52s %8s  %s\n", i+1, StateIcon(s.State), s.State, s.Title, d, s.Actor)
+		fmt.Fprintf(p.out, "%2d. %s %-9s %-58s %8s  %s\n", i+1, StateIcon(s.State), s.State, s.Title, d, s.Actor)
 		if s.Error != "" {
 			fmt.Fprintf(p.out, "      error: %s\n", s.Error)
 		}
