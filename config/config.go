@@ -62,6 +62,9 @@ type GitHub struct {
 	AppID          int64  `yaml:"app_id"`
 	InstallationID int64  `yaml:"installation_id"`
 	PrivateKey     Secret `yaml:"-"` // GITHUB_APP_PRIVATE_KEY or GITHUB_APP_PRIVATE_KEY_FILE
+	// PollInterval is how often a followed workflow run is polled (default
+	// 10s; GitHub's X-Poll-Interval wins when longer). 304s are free.
+	PollInterval time.Duration `yaml:"poll_interval"`
 }
 
 // Service is one application: its repo and workflows, and its environments.
@@ -190,6 +193,9 @@ func (c *Config) defaults() {
 	if c.Timezone == "" {
 		c.Timezone = "Europe/London"
 	}
+	if c.GitHub.PollInterval == 0 {
+		c.GitHub.PollInterval = 10 * time.Second
+	}
 	if c.Slack.ChannelName == "" {
 		c.Slack.ChannelName = "dr-{date}-{service}-{env}"
 	}
@@ -238,6 +244,9 @@ func (c *Config) validate(fail func(key, format string, args ...any)) {
 				fail(key, "%q is not a Slack id (users look like U0123ABCD, user groups like S0123ABCD)", id)
 			}
 		}
+	}
+	if c.GitHub.PollInterval < 0 {
+		fail("github.poll_interval", "must be positive, e.g. 10s")
 	}
 	if len(c.Slack.Approvers.Users)+len(c.Slack.Approvers.Groups) == 0 {
 		fail("slack.approvers", "name at least one approver (users or groups); nobody could approve a step")

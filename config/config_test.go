@@ -1,0 +1,126 @@
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/drbot-dev/drbot/examples"
+)
+
+func noEnv(string) string { return "" }
+
+func TestExampleConfig(t *testing.T) {
+	cfg, err := Parse("examples/drbot.yaml", examples.Config, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scope, err := cfg.Scope("itt-mentor-services", "staging")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := scope["env"].(map[string]any)
+	pg := env["postgres"].(map[string]any)
+	if pg["ptr_server"] != "s189t01-ittms-stg-pg-ptr" || env["namespace"] != "bat-staging" || env["app"] != "itt-mentor-services-staging" || env["confirm_production"] != "false" {
+		t.Errorf("scope env = %v", env)
+	}
+}
+
+func TestChannelName(t *testing.T) {
+	cfg, err := Parse("x.yaml", examples.Config, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := mustTime(t, "2026-11-26T23:30:00Z")
+	if got := cfg.ChannelName("itt-mentor-services", "staging", at); got != "dr-20261126-itt-mentor-services-staging" {
+		t.Errorf("ChannelName = %q", got)
+	}
+}
+
+func TestValidationReportsEveryProblem(t *testing.T) {
+	bad := strings.NewReplacer(
+		"namespace: bat-staging", "namespace: Bat_Staging",
+		"server: s189t01-ittms-stg-pg\n", "server: X\n",
+		"account: s189t01ittmsdbbkpstgsa", "account: not-a-storage-account",
+		"temp_url: https://track-and-pay-temp.test.teacherservices.cloud", "temp_url: track-and-pay-temp",
+		"users: [U0INCLEAD1]", "users: [ana]",
+		"file: postgres-ptr.yml", "file: postgres-ptr",
+		"timezone: Europe/London", "timezone: Europe/Londres",
+	).Replace(string(examples.Config))
+	_, err := Parse("drbot.yaml", []byte(bad), noEnv)
+	if err == nil {
+		t.Fatal("bad config accepted")
+	}
+	for _, want := range []string{
+		`drbot.yaml: timezone: unknown zone "Europe/Londres"`,
+		`drbot.yaml: services.itt-mentor-services.environments.staging.namespace: "Bat_Staging" is not a Kubernetes namespace name`,
+		`services.itt-mentor-services.environments.staging.postgres.server: "X" is not a flexible server name`,
+		`backup.account: "not-a-storage-account" is not a storage account name`,
+		`temp_url: "track-and-pay-temp" must be the temporary ingress URL`,
+		`slack.approvers.users: "ana" is not a Slack id`,
+		`services.itt-mentor-services.workflows.ptr.file: "postgres-ptr" should be a workflow file name`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q\n%v", want, err)
+		}
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		env        map[string]string
+		want       string
+	}{
+		{"unknown key refused with its line", "timezone: UTC\nslack:\n  aprovers: {}\n", nil, "line 3: field aprovers not found"},
+		{"no services", "slack: {approvers: {users: [U0AAA]}}\n", nil, "services: configure at least one service"},
+		{"no approvers", "services: {}\n", nil, "slack.approvers: name at least one approver"},
+		{"bot token prefix", "services: {}\n", map[string]string{"SLACK_BOT_TOKEN": "xapp-1"}, "SLACK_BOT_TOKEN: must be a bot token starting xoxb-"},
+		{"app token prefix", "services: {}\n", map[string]string{"SLACK_APP_TOKEN": "xoxb-1"}, "SLACK_APP_TOKEN: must be an app-level token starting xapp-"},
+		{"unreadable secret file", "services: {}\n", map[string]string{"GITHUB_TOKEN_FILE": "/nonexistent/token"}, "GITHUB_TOKEN_FILE: cannot read /nonexistent/token"},
+		{"bad default", "default: {service: nope, env: x}\nservices: {}\n", nil, `default: unknown service "nope"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("c.yaml", []byte(tt.yaml), func(k string) string { return tt.env[k] })
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestSecretsComeFromEnvironmentAndNeverPrint(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "key.pem")
+	os.WriteFile(keyFile, []byte("-----BEGIN KEY-----\nabc\n-----END KEY-----\n"), 0o600)
+	env := map[string]string{"SLACK_BOT_TOKEN": "xoxb-secret-1", "SLACK_APP_TOKEN": "xapp-secret-2", "GITHUB_TOKEN": "ghp_secret3", "GITHUB_APP_PRIVATE_KEY_FILE": keyFile}
+	cfg, err := Parse("c.yaml", examples.Config, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Slack.BotToken.Value() != "xoxb-secret-1" || !strings.Contains(cfg.GitHub.PrivateKey.Value(), "abc") {
+		t.Fatal("secrets not read")
+	}
+	js, _ := json.Marshal(cfg)
+	for _, out := range []string{fmt.Sprintf("%v", cfg.Slack), fmt.Sprintf("%+v", cfg.GitHub), fmt.Sprintf("%#v", cfg.Slack.AppToken), string(js)} {
+		for _, secret := range []string{"secret", "abc"} {
+			if strings.Contains(out, secret) {
+				t.Errorf("a secret leaked: %s", out)
+			}
+		}
+	}
+}
+
+func mustTime(t *testing.T, s string) time.Time {
+	t.Helper()
+	v, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
