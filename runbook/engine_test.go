@@ -223,7 +223,9 @@ func TestStateMachine(t *testing.T) {
 		{name: "a later step is not ready", refusal: "not ready yet", wantState: runbook.AwaitingApproval,
 			act: func(f *fixture, id string, v int) error { return f.eng.Approve(ctx, id, "freeze-merges", 1, "U1") }},
 		{name: "skip", wantState: runbook.Skipped,
-			act: func(f *fixture, id string, v int) error { return f.eng.Skip(ctx, id, "scale-down", v, "U1", "already down") }},
+			act: func(f *fixture, id string, v int) error {
+				return f.eng.Skip(ctx, id, "scale-down", v, "U1", "already down")
+			}},
 		{name: "retry needs a failure", refusal: "changed since this message", wantState: runbook.AwaitingApproval,
 			act: func(f *fixture, id string, v int) error { return f.eng.Retry(ctx, id, "scale-down", v, "U1") }},
 		{name: "second click after approval", refusal: "already done (approved by U1", wantState: runbook.Done,
@@ -243,7 +245,9 @@ func TestStateMachine(t *testing.T) {
 		{name: "unknown step", refusal: `has no step "nope"`, wantState: runbook.AwaitingApproval,
 			act: func(f *fixture, id string, v int) error { return f.eng.Approve(ctx, id, "nope", v, "U1") }},
 		{name: "unknown run", refusal: "there is no run", wantState: runbook.AwaitingApproval,
-			act: func(f *fixture, id string, v int) error { return f.eng.Approve(ctx, "dr-missing", "scale-down", v, "U1") }},
+			act: func(f *fixture, id string, v int) error {
+				return f.eng.Approve(ctx, "dr-missing", "scale-down", v, "U1")
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

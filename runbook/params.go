@@ -29,6 +29,19 @@ func (p Params) String(key string) (string, error) {
 	return "", fmt.Errorf("parameter %q: want text, got %T", key, v)
 }
 
+// Texts returns several required string parameters at once, in order.
+func (p Params) Texts(keys ...string) ([]string, error) {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		s, err := p.String(k)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = s
+	}
+	return out, nil
+}
+
 // StringOr returns an optional string parameter or def.
 func (p Params) StringOr(key, def string) string {
 	if s, err := p.String(key); err == nil {

@@ -183,14 +183,11 @@ func (s *Sim) post(audience string) func(context.Context, runbook.Request) (runb
 }
 
 func (s *Sim) requiredApprovals(ctx context.Context, req runbook.Request) (runbook.Result, error) {
-	repo, err := req.Params.String("repo")
+	v, err := req.Params.Texts("repo", "branch")
 	if err != nil {
 		return runbook.Result{}, err
 	}
-	branch, err := req.Params.String("branch")
-	if err != nil {
-		return runbook.Result{}, err
-	}
+	repo, branch := v[0], v[1]
 	count, err := req.Params.Int("count")
 	if err != nil {
 		return runbook.Result{}, err
@@ -224,18 +221,11 @@ func (s *Sim) requiredApprovals(ctx context.Context, req runbook.Request) (runbo
 }
 
 func (s *Sim) workflow(ctx context.Context, req runbook.Request) (runbook.Result, error) {
-	repo, err := req.Params.String("repo")
+	v, err := req.Params.Texts("repo", "workflow", "ref")
 	if err != nil {
 		return runbook.Result{}, err
 	}
-	file, err := req.Params.String("workflow")
-	if err != nil {
-		return runbook.Result{}, err
-	}
-	ref, err := req.Params.String("ref")
-	if err != nil {
-		return runbook.Result{}, err
-	}
+	repo, file, ref := v[0], v[1], v[2]
 	if _, err := req.Params.StringMap("inputs"); err != nil {
 		return runbook.Result{}, err
 	}
@@ -271,18 +261,11 @@ func (s *Sim) workflow(ctx context.Context, req runbook.Request) (runbook.Result
 }
 
 func (s *Sim) branchWithChange(ctx context.Context, req runbook.Request) (runbook.Result, error) {
-	repo, err := req.Params.String("repo")
+	v, err := req.Params.Texts("repo", "branch", "file")
 	if err != nil {
 		return runbook.Result{}, err
 	}
-	branch, err := req.Params.String("branch")
-	if err != nil {
-		return runbook.Result{}, err
-	}
-	file, err := req.Params.String("file")
-	if err != nil {
-		return runbook.Result{}, err
-	}
+	repo, branch, file := v[0], v[1], v[2]
 	set, err := req.Params.StringMap("set")
 	if err != nil {
 		return runbook.Result{}, err
@@ -370,14 +353,11 @@ func scaleTargets(p runbook.Params) (map[string]int, error) {
 }
 
 func (s *Sim) postgresWait(ctx context.Context, req runbook.Request) (runbook.Result, error) {
-	rg, err := req.Params.String("resource_group")
+	v, err := req.Params.Texts("resource_group", "server")
 	if err != nil {
 		return runbook.Result{}, err
 	}
-	server, err := req.Params.String("server")
-	if err != nil {
-		return runbook.Result{}, err
-	}
+	rg, server := v[0], v[1]
 	s.record("azure.postgres.wait", req, "wait")
 	req.Progress(ctx, "server "+server+" is Provisioning")
 	if err := s.wait(ctx, 2); err != nil {
@@ -390,14 +370,11 @@ func (s *Sim) postgresWait(ctx context.Context, req runbook.Request) (runbook.Re
 }
 
 func (s *Sim) postgresDelete(ctx context.Context, req runbook.Request) (runbook.Result, error) {
-	rg, err := req.Params.String("resource_group")
+	v, err := req.Params.Texts("resource_group", "server")
 	if err != nil {
 		return runbook.Result{}, err
 	}
-	server, err := req.Params.String("server")
-	if err != nil {
-		return runbook.Result{}, err
-	}
+	rg, server := v[0], v[1]
 	s.record("azure.postgres.delete", req, "delete")
 	if err := s.wait(ctx, 2); err != nil {
 		return runbook.Result{}, err
@@ -409,14 +386,11 @@ func (s *Sim) postgresDelete(ctx context.Context, req runbook.Request) (runbook.
 }
 
 func (s *Sim) backupsList(ctx context.Context, req runbook.Request) (runbook.Result, error) {
-	account, err := req.Params.String("account")
+	v, err := req.Params.Texts("account", "container")
 	if err != nil {
 		return runbook.Result{}, err
 	}
-	container, err := req.Params.String("container")
-	if err != nil {
-		return runbook.Result{}, err
-	}
+	account, container := v[0], v[1]
 	s.record("azure.backups.list", req, "list")
 	if err := s.wait(ctx, 1); err != nil {
 		return runbook.Result{}, err
