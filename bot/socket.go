@@ -1,0 +1,322 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/drbot-dev/drbot/handlers"
+)
+
+// Handler decides what commands, clicks and forms do (handlers.Handler).
+type Handler interface {
+	Command(req handlers.Request) (handlers.Reply, handlers.Task)
+	Click(ctx context.Context, c handlers.Click) handlers.Reply
+	Form(v handlers.FormValues) handlers.StartForm
+	Submit(userID string, v handlers.FormValues) (map[string]string, handlers.Task)
+}
+
+var _ Handler = (*handlers.Handler)(nil)
+
+// Run connects to Slack in socket mode and serves until ctx ends or the app
+// token is refused. The socket-mode client reconnects by itself when the
+// connection drops. On the way out Run waits for the commands and clicks in
+// hand: their context is cancelled, so running steps are left for
+// Engine.Resume.
+func (b *Bot) Run(ctx context.Context, h Handler) error {
+	if b.engine == nil {
+		return errors.New("slack bot: Bind the engine before Run")
+	}
+	auth, err := b.api.AuthTestContext(ctx)
+	if err != nil {
+		return fmt.Errorf("slack auth.test: %w", err)
+	}
+	b.mu.Lock()
+	b.self, b.teamURL = auth.UserID, auth.URL
+	b.mu.Unlock()
+	b.log.Info("slack auth ok", zap.String("team", auth.Team), zap.String("user_id", auth.UserID))
+
+	sm := socketmode.New(b.api, socketmode.OptionLog(zap.NewStdLog(b.log.Named("socketmode"))))
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		err := sm.RunContext(gctx)
+		if gctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("socket mode: %w", err)
+	})
+	g.Go(func() error { return b.receive(gctx, sm, h) })
+	g.Go(func() error { return b.sender.run(gctx) })
+	g.Go(func() error { b.approvers.keepFresh(gctx); return nil })
+	g.Go(func() error { b.responders.keepFresh(gctx); return nil })
+	err = g.Wait()
+	b.pool.wait()
+	return err
+}
+
+// receive is the receive loop. It does no I/O besides the ack: it decides
+// what it can from memory, acks at once, and hands the rest to the pool.
+func (b *Bot) receive(ctx context.Context, sm *socketmode.Client, h Handler) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case evt, ok := <-sm.Events:
+			if !ok {
+				return nil
+			}
+			if err := b.dispatch(ctx, sm, h, evt); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (b *Bot) dispatch(ctx context.Context, sm *socketmode.Client, h Handler, evt socketmode.Event) error {
+	switch evt.Type {
+	case socketmode.EventTypeConnecting:
+		b.log.Debug("slack connecting")
+	case socketmode.EventTypeConnected:
+		b.log.Info("slack connected")
+	case socketmode.EventTypeConnectionError:
+		b.log.Warn("slack connection error; retrying", zap.Any("detail", evt.Data))
+	case socketmode.EventTypeInvalidAuth:
+		return errors.New("slack refused the app token (invalid_auth); check SLACK_APP_TOKEN")
+	case socketmode.EventTypeIncomingError, socketmode.EventTypeErrorBadMessage, socketmode.EventTypeErrorWriteFailed:
+		b.log.Warn("slack socket error", zap.String("type", string(evt.Type)), zap.Any("detail", evt.Data))
+	case socketmode.EventTypeSlashCommand:
+		cmd, ok := evt.Data.(slack.SlashCommand)
+		if ok && evt.Request != nil {
+			b.onCommand(ctx, sm, h, evt.Request, cmd)
+		}
+	case socketmode.EventTypeInteractive:
+		cb, ok := evt.Data.(slack.InteractionCallback)
+		if ok && evt.Request != nil {
+			b.onInteractive(ctx, sm, h, evt.Request, cb)
+		}
+	case socketmode.EventTypeEventsAPI:
+		b.ack(sm, evt.Request, nil)
+	}
+	return nil
+}
+
+// ack answers an envelope; the payload carries a reply (slash commands) or
+// form errors (view submissions). It must stay under 20 KB, which
+// socketmode checks.
+func (b *Bot) ack(sm *socketmode.Client, req *socketmode.Request, payload any) {
+	if req == nil || req.EnvelopeID == "" {
+		return
+	}
+	if err := sm.Ack(*req, payload); err != nil {
+		b.log.Error("ack", zap.String("envelope_id", req.EnvelopeID), zap.Error(err))
+	}
+}
+
+// ephemeralAck is a slash command's immediate reply, seen only by the user.
+func ephemeralAck(text string) map[string]any {
+	return map[string]any{"response_type": "ephemeral", "text": truncate(text, maxSectionText)}
+}
+
+const busyText = "drbot is busy with other requests right now; try again in a minute."
+
+func (b *Bot) onCommand(ctx context.Context, sm *socketmode.Client, h Handler, req *socketmode.Request, cmd slack.SlashCommand) {
+	log := b.log.With(zap.String("envelope_id", req.EnvelopeID), zap.String("user_id", cmd.UserID), zap.String("channel_id", cmd.ChannelID))
+	reply, task := h.Command(handlers.Request{UserID: cmd.UserID, ChannelID: cmd.ChannelID, Text: cmd.Text})
+	log.Info("slash command", zap.String("text", truncate(cmd.Text, 200)), zap.Bool("worker", task != nil || reply.Form != nil))
+	work := task != nil || reply.Form != nil
+	if work && !b.pool.acquire() {
+		log.Warn("workers busy")
+		b.ack(sm, req, ephemeralAck(busyText))
+		return
+	}
+	var payload any
+	if reply.Text != "" {
+		payload = ephemeralAck(reply.Text)
+	}
+	b.ack(sm, req, payload)
+	if !work {
+		return
+	}
+	to := target{responseURL: cmd.ResponseURL, channel: cmd.ChannelID, user: cmd.UserID}
+	b.pool.run(func() {
+		if reply.Form != nil {
+			b.openForm(ctx, cmd.TriggerID, *reply.Form, to, log)
+		}
+		if task != nil {
+			b.respond(ctx, to, task(ctx).Text, log)
+		}
+	})
+}
+
+func (b *Bot) onInteractive(ctx context.Context, sm *socketmode.Client, h Handler, req *socketmode.Request, cb slack.InteractionCallback) {
+	log := b.log.With(zap.String("envelope_id", req.EnvelopeID), zap.String("user_id", cb.User.ID), zap.String("channel_id", cb.Channel.ID))
+	switch cb.Type {
+	case slack.InteractionTypeBlockActions:
+		b.ack(sm, req, nil)
+		for _, a := range cb.ActionCallback.BlockActions {
+			b.onAction(ctx, h, cb, *a, log)
+		}
+	case slack.InteractionTypeViewSubmission:
+		if cb.View.CallbackID != formCallbackID {
+			b.ack(sm, req, nil)
+			return
+		}
+		v := formValues(cb.View)
+		problems, task := h.Submit(cb.User.ID, v)
+		if len(problems) == 0 && !b.pool.acquire() {
+			problems = map[string]string{handlers.FieldScenario: busyText}
+		}
+		if len(problems) > 0 {
+			log.Info("form refused", zap.Any("problems", problems))
+			b.ack(sm, req, slack.NewErrorsViewSubmissionResponse(formErrors(problems)))
+			return
+		}
+		b.ack(sm, req, slack.NewClearViewSubmissionResponse())
+		log.Info("form submitted", zap.Stringer("values", v))
+		to := target{channel: v.ChannelID, user: cb.User.ID}
+		b.pool.run(func() { b.respond(ctx, to, task(ctx).Text, log) })
+	default:
+		b.ack(sm, req, nil)
+	}
+}
+
+// onAction hands a button click or a form redraw to a worker.
+func (b *Bot) onAction(ctx context.Context, h Handler, cb slack.InteractionCallback, a slack.BlockAction, log *zap.Logger) {
+	if a.ActionID == formScenarioAction {
+		if b.pool.acquire() {
+			b.pool.run(func() { b.redrawForm(ctx, h, cb.View, log) })
+		}
+		return
+	}
+	channel, ts := cb.Container.ChannelID, cb.Container.MessageTs
+	if channel == "" {
+		channel, ts = cb.Channel.ID, cb.Message.Timestamp
+	}
+	to := target{responseURL: cb.ResponseURL, channel: channel, user: cb.User.ID}
+	val, err := DecodeValue(a.Value)
+	if err != nil {
+		log.Warn("unknown button", zap.String("action_id", a.ActionID), zap.Error(err))
+		return
+	}
+	click := handlers.Click{Action: handlers.Action(a.ActionID), RunID: val.RunID, StepID: val.StepID, Version: val.Version, UserID: cb.User.ID}
+	log = log.With(zap.String("run_id", val.RunID), zap.String("step_id", val.StepID), zap.String("action_id", a.ActionID))
+	if !b.pool.acquire() {
+		log.Warn("workers busy; click dropped")
+		return
+	}
+	log.Info("click")
+	b.pool.run(func() {
+		if ok, known := b.approvers.Cached(click.UserID); ok || !known {
+			b.markBusy(ctx, channel, ts, click, log) // a known non-approver's click changes nothing
+		}
+		reply := h.Click(ctx, click)
+		if reply.Text == "" {
+			return
+		}
+		b.respond(ctx, to, reply.Text, log)
+		b.redraw(ctx, click, log)
+	})
+}
+
+// busyLine replaces a clicked message's buttons while the click is handled.
+func busyLine(c handlers.Click) string {
+	verb := map[handlers.Action]string{handlers.ActSkip: "⏭️ skipping…", handlers.ActAbort: "🛑 aborting…"}[c.Action]
+	if verb == "" {
+		verb = "⏳ in progress…"
+	}
+	return fmt.Sprintf("%s (%s)", verb, handlers.Mention(c.UserID))
+}
+
+// markBusy replaces the clicked buttons at once, so nobody clicks twice
+// while a step runs.
+func (b *Bot) markBusy(ctx context.Context, channel, ts string, c handlers.Click, log *zap.Logger) {
+	if channel == "" || ts == "" {
+		return
+	}
+	view, err := b.engine.View(ctx, c.RunID)
+	if err != nil {
+		log.Warn("mark busy", zap.Error(err))
+		return
+	}
+	msg := b.render.Panel(view, busyLine(c))
+	if c.StepID != "" {
+		var ok bool
+		if msg, ok = b.render.Step(view, c.StepID, busyLine(c)); !ok {
+			return
+		}
+	}
+	if err := b.update(ctx, channel, ts, msg); err != nil {
+		log.Warn("mark busy", zap.Error(err))
+	}
+}
+
+// redraw queues a fresh rendering of a clicked message, giving back the
+// buttons a refused or failed click took away.
+func (b *Bot) redraw(ctx context.Context, c handlers.Click, log *zap.Logger) {
+	key := fmt.Sprintf("redraw:%s:%s:%d", c.RunID, c.StepID, time.Now().UnixNano())
+	m := message(key, kindPanel, payload{RunID: c.RunID})
+	if c.StepID != "" {
+		m = message(key, kindStep, payload{RunID: c.RunID, StepID: c.StepID})
+	}
+	if err := b.enqueue(ctx, m); err != nil {
+		log.Error("queue redraw", zap.Error(err))
+	}
+}
+
+// openForm opens the start form; the trigger id expires 3 seconds after the
+// command, so it is opened with everything it needs in one call.
+func (b *Bot) openForm(ctx context.Context, triggerID string, f handlers.StartForm, to target, log *zap.Logger) {
+	if _, err := b.api.OpenViewContext(ctx, triggerID, b.render.Modal(f)); err != nil {
+		log.Warn("open form", zap.Error(err))
+		b.respond(ctx, to, fmt.Sprintf("I could not open the form (%v). Type the whole command instead:\n%s", err, handlers.Usage), log)
+	}
+}
+
+// redrawForm shows the inputs of the scenario just picked.
+func (b *Bot) redrawForm(ctx context.Context, h Handler, view slack.View, log *zap.Logger) {
+	form := h.Form(formValues(view))
+	if _, err := b.api.UpdateViewContext(ctx, b.render.Modal(form), "", view.Hash, view.ID); err != nil {
+		log.Warn("redraw form", zap.Error(err))
+	}
+}
+
+// target is where a reply to a user goes.
+type target struct {
+	responseURL string
+	channel     string
+	user        string
+}
+
+// respond tells one user something: through the command's response_url when
+// there is one, else as an ephemeral message in the channel, else in a
+// direct message.
+func (b *Bot) respond(ctx context.Context, to target, text string, log *zap.Logger) {
+	if text == "" {
+		return
+	}
+	text = truncate(text, maxSectionText)
+	if to.responseURL != "" {
+		err := slack.PostWebhookCustomHTTPContext(ctx, to.responseURL, b.opts.HTTPClient,
+			&slack.WebhookMessage{ResponseType: slack.ResponseTypeEphemeral, Text: text})
+		if err == nil {
+			return
+		}
+		log.Warn("reply through response_url", zap.Error(err))
+	}
+	if to.channel != "" {
+		_, err := b.api.PostEphemeralContext(ctx, to.channel, to.user, slack.MsgOptionText(text, false))
+		if err == nil {
+			return
+		}
+		log.Warn("ephemeral reply", zap.Error(err))
+	}
+	if _, _, err := b.api.PostMessageContext(ctx, to.user, slack.MsgOptionText(text, false)); err != nil {
+		log.Error("reply to user", zap.Error(err))
+	}
+}
