@@ -149,7 +149,9 @@ func TestRenderGolden(t *testing.T) {
 		}},
 		{"step_workflow_running", func() any { return step(fixtureView(t, true, midRun), "enable-maintenance", "") }},
 		{"step_done", func() any { return step(fixtureView(t, true, midRun), "freeze-merges", "") }},
-		{"step_busy", func() any { return step(fixtureView(t, true, midRun), "enable-maintenance", "⏳ in progress… (<@U0INCLEAD1>)") }},
+		{"step_busy", func() any {
+			return step(fixtureView(t, true, midRun), "enable-maintenance", "⏳ in progress… (<@U0INCLEAD1>)")
+		}},
 		{"step_destructive_one_of_two", func() any {
 			return step(fixtureView(t, true, func(s []runbook.StepState) {
 				setStep(s, "restore-live", func(st *runbook.StepState) {
