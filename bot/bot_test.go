@@ -40,7 +40,7 @@ const (
 // harness is the bot wired as drbot serve wires it, against the fake Slack,
 // with simulated adapters and a real store.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	slack  *slacktest.Server
 	store  *store.Store
@@ -49,7 +49,7 @@ type harness struct {
 	bot    *bot.Bot
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	fake := slacktest.New()
@@ -159,7 +159,7 @@ func (h *harness) stepMessage(channel string, n int, title, state string) slackt
 	h.t.Helper()
 	prefix := fmt.Sprintf("Step %d/%d %s: ", n, stepsTotal, title)
 	m, err := h.slack.WaitMessage(h.ctx, channel, func(m slacktest.Message) bool {
-		return strings.Contains(m.Text, prefix+state)
+		return strings.Contains(m.Text, prefix+state) && (state != "awaiting approval" || len(m.Buttons()) > 0)
 	})
 	if err != nil {
 		h.t.Fatalf("%v (messages: %v)", err, texts(h.slack.Messages(channel)))
