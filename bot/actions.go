@@ -12,6 +12,7 @@ import (
 // actionFunc adapts a function to runbook.Action.
 type actionFunc func(ctx context.Context, req runbook.Request) (runbook.Result, error)
 
+// Run calls f.
 func (f actionFunc) Run(ctx context.Context, req runbook.Request) (runbook.Result, error) {
 	return f(ctx, req)
 }

@@ -49,7 +49,9 @@ type harness struct {
 	bot    *bot.Bot
 }
 
-func newHarness(t testing.TB) *harness {
+func newHarness(t testing.TB) *harness { return newHarnessWith(t, sim.Options{}) }
+
+func newHarnessWith(t testing.TB, simOpts sim.Options) *harness {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	fake := slacktest.New()
@@ -71,7 +73,7 @@ func newHarness(t testing.TB) *harness {
 		t.Fatal(err)
 	}
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
-	h := &harness{t: t, ctx: ctx, slack: fake, store: st, outbox: &bot.MemOutbox{}, sim: sim.New(sim.Options{})}
+	h := &harness{t: t, ctx: ctx, slack: fake, store: st, outbox: &bot.MemOutbox{}, sim: sim.New(simOpts)}
 	h.bot, err = bot.New(bot.Options{
 		BotToken: "xoxb-test", AppToken: "xapp-test", APIURL: fake.URL(), Location: cfg.Location,
 		StakeholderChannels: cfg.Slack.StakeholderChannels, DeveloperChannels: cfg.Slack.DeveloperChannels,
@@ -449,5 +451,57 @@ func TestReconnects(t *testing.T) {
 	}
 	if !strings.Contains(ackText(ack), "Usage") || h.slack.Connections() < 2 {
 		t.Errorf("after a drop: ack %q, %d connections", ackText(ack), h.slack.Connections())
+	}
+}
+
+func TestFailedStepOffersRetryAndSkip(t *testing.T) {
+	h := newHarnessWith(t, sim.Options{FailWorkflow: []string{"maintenance.yml"}})
+	ch := h.start()
+	h.click(lead, h.stepMessage(ch.ID, 1, "Stop the web app and workers", "awaiting approval"), handlers.ActApprove)
+	h.click(lead, h.stepMessage(ch.ID, 5, "Set required PR approvers to 6", "awaiting approval"), handlers.ActApprove)
+	h.click(lead, h.stepMessage(ch.ID, 6, "Enable maintenance", "awaiting approval"), handlers.ActApprove)
+
+	failed := h.stepMessage(ch.ID, 6, "Enable maintenance", "failed")
+	var actions []string
+	for _, b := range failed.Buttons() {
+		actions = append(actions, b.ActionID)
+	}
+	if !slices.Equal(actions, []string{string(handlers.ActRetry), string(handlers.ActSkip)}) {
+		t.Fatalf("buttons after a failure: %v", actions)
+	}
+	if !strings.Contains(failed.AllText(), "concluded failure") || !strings.Contains(failed.AllText(), "attempt 1") {
+		t.Errorf("failure not shown: %s", failed.AllText())
+	}
+	h.click(lead, failed, handlers.ActRetry)
+	failed, err := h.slack.WaitMessage(h.ctx, ch.ID, func(m slacktest.Message) bool {
+		return strings.Contains(m.AllText(), "failed (attempt 2)") && len(m.Buttons()) == 2
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.click(lead, failed, handlers.ActSkip)
+	h.stepMessage(ch.ID, 6, "Enable maintenance", "skipped")
+	h.stepMessage(ch.ID, 7, "Update the maintenance page message if needed", "awaiting approval")
+}
+
+func TestScenario1StartsWithItsAutomaticSteps(t *testing.T) {
+	h := newHarness(t)
+	h.command(lead, general, "start scenario-1 service=itt-mentor-services env=staging")
+	if _, err := h.slack.WaitEphemeral(h.ctx, lead, "Started run dr-"); err != nil {
+		t.Fatal(err)
+	}
+	ch, err := h.slack.WaitChannel(h.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.slack.WaitMessage(h.ctx, stakeChan, func(m slacktest.Message) bool { return strings.Contains(m.AllText(), "database server") }); err != nil {
+		t.Fatal(err)
+	}
+	prefix := "Set required PR approvers to 6: awaiting approval"
+	if _, err := h.slack.WaitMessage(h.ctx, ch.ID, func(m slacktest.Message) bool { return strings.Contains(m.Text, prefix) }); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(h.slack.Channels()); n != 4 {
+		t.Errorf("%d channels; the create_channel step must reuse the incident channel", n)
 	}
 }
