@@ -1,0 +1,273 @@
+package kube
+
+import (
+	"context"
+	"maps"
+	"os"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/drbot-dev/drbot/runbook"
+)
+
+// The kubeconfigs scripts/kube-test-env.sh writes for its API server: one in
+// group system:masters, one for a user without any RBAC.
+const (
+	envKubeconfig        = "DRBOT_TEST_KUBECONFIG"
+	envKubeconfigLimited = "DRBOT_TEST_KUBECONFIG_LIMITED"
+)
+
+// testNamespace is a fresh namespace on the real API server, with an admin
+// clientset to set it up and to play the deployment controller.
+type testNamespace struct {
+	name  string
+	admin kubernetes.Interface
+}
+
+// newTestNamespace skips the test unless scripts/kube-test-env.sh's API
+// server is there, and creates a namespace that is deleted after the test
+// (without a controller-manager it stays Terminating, which is harmless).
+func newTestNamespace(t *testing.T) *testNamespace {
+	t.Helper()
+	path := os.Getenv(envKubeconfig)
+	if path == "" {
+		t.Skip("DRBOT_TEST_KUBECONFIG not set; run scripts/kube-test-env.sh")
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		t.Fatalf("load %s: %v", path, err)
+	}
+	cfg.QPS, cfg.Burst = 200, 400 // the controller stand-in polls often
+	admin, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatalf("admin client: %v", err)
+	}
+	ctx := context.Background()
+	n, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "drbot-it-"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create namespace: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := admin.CoreV1().Namespaces().Delete(context.Background(), n.Name, metav1.DeleteOptions{}); err != nil {
+			t.Logf("delete namespace %s: %v", n.Name, err)
+		}
+	})
+	return &testNamespace{name: n.Name, admin: admin}
+}
+
+// deploy creates deployments with the given replicas; the controller
+// stand-in brings their status along.
+func (tn *testNamespace) deploy(t *testing.T, replicas map[string]int32) {
+	t.Helper()
+	for _, name := range runbook.SortedKeys(replicas) {
+		if _, err := tn.admin.AppsV1().Deployments(tn.name).Create(context.Background(), deployment(tn.name, name, replicas[name]), metav1.CreateOptions{}); err != nil {
+			t.Fatalf("create deployment %s/%s: %v", tn.name, name, err)
+		}
+	}
+}
+
+// client returns drbot's Client built from a kubeconfig, as in production.
+func (tn *testNamespace) client(t *testing.T, kubeconfig string, log *zap.Logger) *Client {
+	t.Helper()
+	if log == nil {
+		log = zaptest.NewLogger(t)
+	}
+	c, err := New(Options{Kubeconfig: kubeconfig, Logger: log, PollInterval: 20 * time.Millisecond, RolloutTimeout: 30 * time.Second})
+	if err != nil {
+		t.Fatalf("New(%s): %v", kubeconfig, err)
+	}
+	return c
+}
+
+// grantReadOnly lets the limited user read deployments and their scale in
+// the namespace, but not update the scale, and waits until RBAC says so.
+func (tn *testNamespace) grantReadOnly(t *testing.T, limitedConfig string) {
+	t.Helper()
+	ctx := context.Background()
+	cfg, err := clientcmd.BuildConfigFromFlags("", limitedConfig)
+	if err != nil {
+		t.Fatalf("load %s: %v", limitedConfig, err)
+	}
+	limited := kubernetes.NewForConfigOrDie(cfg)
+	who, err := limited.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("who is the limited user: %v", err)
+	}
+	role := &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: "deployments-read-only"},
+		Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"get", "list", "watch"}},
+			{APIGroups: []string{"apps"}, Resources: []string{"deployments/scale"}, Verbs: []string{"get"}},
+		},
+	}
+	if _, err := tn.admin.RbacV1().Roles(tn.name).Create(ctx, role, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create role: %v", err)
+	}
+	binding := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "deployments-read-only"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: who.Status.UserInfo.Username}},
+	}
+	if _, err := tn.admin.RbacV1().RoleBindings(tn.name).Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create role binding: %v", err)
+	}
+	// The RBAC authorizer reads bindings from an informer: wait for it.
+	review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
+		ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: tn.name, Verb: "get", Group: "apps", Resource: "deployments", Subresource: "scale"},
+	}}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		res, err := limited.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
+		if err == nil && res.Status.Allowed {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("RBAC for %s did not take effect: %v", who.Status.UserInfo.Username, err)
+		}
+	}
+}
+
+func run(t *testing.T, c *Client, rec *recorder, params runbook.Params) (runbook.Result, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return c.Actions()[KindScale].Run(ctx, rec.request(params, nil))
+}
+
+func TestIntegrationScaleDownAndRestore(t *testing.T) {
+	tn := newTestNamespace(t)
+	tn.deploy(t, map[string]int32{"web": 2, "worker": 1})
+	playController(t, tn.admin, tn.name, 20*time.Millisecond)
+	c := tn.client(t, os.Getenv(envKubeconfig), nil)
+
+	down := &recorder{}
+	res, err := run(t, c, down, runbook.Params{"namespace": tn.name, "deployments": []any{"web", "worker"}, "replicas": 0})
+	if err != nil {
+		t.Fatalf("scale down: %v", err)
+	}
+	remembered, _ := res.Remember.(map[string]int)
+	if want := map[string]int{"web": 2, "worker": 1}; !maps.Equal(remembered, want) {
+		t.Fatalf("Remember = %v, want %v", res.Remember, want)
+	}
+	if got, want := down.lastProgress(), "web stopped, worker stopped"; got != want {
+		t.Errorf("last progress = %q, want %q", got, want)
+	}
+	if got := replicasOf(t, tn.admin, tn.name, "web", "worker"); !maps.Equal(got, map[string]int{"web": 0, "worker": 0}) {
+		t.Errorf("replicas after scale down = %v", got)
+	}
+
+	up := &recorder{}
+	if _, err := run(t, c, up, runbook.Params{"namespace": tn.name, "replicas": remembered}); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	if got, want := up.lastProgress(), "web 2/2 ready, worker 1/1 ready"; got != want {
+		t.Errorf("last progress = %q, want %q", got, want)
+	}
+	list, err := c.ListDeployments(context.Background(), tn.name)
+	if err != nil {
+		t.Fatalf("ListDeployments: %v", err)
+	}
+	want := []Deployment{{Name: "web", Replicas: 2, ReadyReplicas: 2}, {Name: "worker", Replicas: 1, ReadyReplicas: 1}}
+	if len(list) != len(want) || list[0] != want[0] || list[1] != want[1] {
+		t.Errorf("ListDeployments = %+v, want %+v", list, want)
+	}
+}
+
+// TestIntegrationConflictRetried changes the deployment while drbot saves
+// its checkpoint, between reading the scale and updating it: the API server
+// refuses the stale resourceVersion with 409 and drbot reads again. No
+// controller runs, so that change is the only other write.
+func TestIntegrationConflictRetried(t *testing.T) {
+	tn := newTestNamespace(t)
+	tn.deploy(t, map[string]int32{"web": 2})
+	core, logs := observer.New(zapcore.InfoLevel)
+	c := tn.client(t, os.Getenv(envKubeconfig), zap.New(core))
+
+	rec := &recorder{onSave: func() {
+		deployments := tn.admin.AppsV1().Deployments(tn.name)
+		d, err := deployments.Get(context.Background(), "web", metav1.GetOptions{})
+		if err == nil {
+			metav1.SetMetaDataAnnotation(&d.ObjectMeta, "drbot.test/touched", "yes")
+			_, err = deployments.Update(context.Background(), d, metav1.UpdateOptions{})
+		}
+		if err != nil {
+			t.Errorf("touch deployment: %v", err)
+		}
+	}}
+	if _, err := run(t, c, rec, runbook.Params{"namespace": tn.name, "deployments": "web", "replicas": 1, "wait": false}); err != nil {
+		t.Fatalf("scale: %v", err)
+	}
+	if n := logs.FilterMessage("conflict, scale read again").Len(); n != 1 {
+		t.Errorf("%d conflicts retried, want 1; logs: %v", n, logs.All())
+	}
+	if got := replicasOf(t, tn.admin, tn.name, "web"); got["web"] != 1 {
+		t.Errorf("replicas = %v, want web: 1", got)
+	}
+}
+
+func TestIntegrationRefusals(t *testing.T) {
+	tests := []struct {
+		name    string
+		limited bool // act with the limited user, granted read-only access
+		params  func(ns string) runbook.Params
+		wantErr func(ns string) string
+	}{
+		{
+			name:    "the limited identity may not update the scale",
+			limited: true,
+			params: func(ns string) runbook.Params {
+				return runbook.Params{"namespace": ns, "deployments": "web", "replicas": 0}
+			},
+			wantErr: func(ns string) string {
+				return `forbidden: drbot's identity "drbot-limited" may not update deployments/scale in namespace ` + ns +
+					`; grant it the "update" verb on "deployments/scale" in API group "apps"`
+			},
+		},
+		{
+			name: "a missing deployment is named",
+			params: func(ns string) runbook.Params {
+				return runbook.Params{"namespace": ns, "deployments": []any{"web", "wbe"}, "replicas": 0}
+			},
+			wantErr: func(ns string) string {
+				return "deployment " + ns + "/wbe not found; check the namespace and deployment names in drbot.yaml"
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tn := newTestNamespace(t)
+			tn.deploy(t, map[string]int32{"web": 2})
+			kubeconfig := os.Getenv(envKubeconfig)
+			if tt.limited {
+				kubeconfig = os.Getenv(envKubeconfigLimited)
+				if kubeconfig == "" {
+					t.Skip("DRBOT_TEST_KUBECONFIG_LIMITED not set; run scripts/kube-test-env.sh")
+				}
+				tn.grantReadOnly(t, kubeconfig)
+			}
+
+			_, err := run(t, tn.client(t, kubeconfig, nil), &recorder{}, tt.params(tn.name))
+
+			if want := tt.wantErr(tn.name); err == nil || err.Error() != want {
+				t.Fatalf("error = %v\nwant    %s", err, want)
+			}
+			if runbook.IsRetryable(err) {
+				t.Errorf("a refusal must not be retryable: %v", err)
+			}
+			if got := replicasOf(t, tn.admin, tn.name, "web"); got["web"] != 2 {
+				t.Errorf("replicas = %v, want web untouched at 2", got)
+			}
+		})
+	}
+}
