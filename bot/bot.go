@@ -3,6 +3,11 @@
 // timeline thread and the Slack action kinds. It is the only package that
 // imports slack-go; what to do about a command or click is decided in
 // handlers, and runs are driven by the runbook engine.
+//
+// Everything that announces a run (panel, step messages, timeline, notices,
+// closing report) goes through the durable outbox and survives a crash or a
+// Slack outage. Replies to one user and the momentary "in progress…" marker
+// on a clicked message are sent directly: later they would be worthless.
 package bot
 
 import (
@@ -157,14 +162,16 @@ func New(opts Options) (*Bot, error) {
 // with. It must be called before Run.
 func (b *Bot) Bind(e Engine) { b.engine = e }
 
-// Approvers decides who may start, approve, skip, retry and abort (the
-// configured approver users and the members of the approver groups).
-func (b *Bot) Approvers() interface {
+// Gate decides who may do something: the engine asks it as a
+// runbook.Authorizer, the handlers as a handlers.Access.
+type Gate interface {
 	runbook.Authorizer
 	handlers.Access
-} {
-	return b.approvers
 }
+
+// Approvers decides who may start, approve, skip, retry and abort (the
+// configured approver users and the members of the approver groups).
+func (b *Bot) Approvers() Gate { return b.approvers }
 
 // Notifiers decides who may post /dr notify updates: approvers and
 // responders.
