@@ -534,6 +534,15 @@ func (e *Engine) execute(ctx context.Context, run *Run, rb *Runbook, st StepStat
 		log.Info("step left running for resume", zap.Error(ctx.Err()))
 		return
 	}
+	// Remember before recording the outcome: a failed attempt may already
+	// have changed things (scaled to 0, then the rollout timed out), and its
+	// Retry must restore the counts from before the first attempt.
+	if rerr := e.remember(ctx, run.ID, step, res); rerr != nil {
+		log.Error("remember", zap.Error(rerr))
+		if err == nil {
+			err = fmt.Errorf("could not store %s: %w", step.Remember, rerr)
+		}
+	}
 	if err != nil {
 		if cur, rerr := e.opts.Store.Run(ctx, run.ID); rerr == nil && cur.State == RunAborted {
 			err = fmt.Errorf("cancelled: the run was aborted")
@@ -544,16 +553,6 @@ func (e *Engine) execute(ctx context.Context, run *Run, rb *Runbook, st StepStat
 		}
 		return
 	}
-	if step.Remember != "" && res.Remember != nil {
-		if err := e.updateRun(ctx, run.ID, func(r *Run) error {
-			r.Remembered[step.Remember] = res.Remember
-			return nil
-		}, nil); err != nil {
-			log.Error("remember", zap.Error(err))
-			_ = e.finish(ctx, run, st, Failed, st.Actor, fmt.Sprintf("%q: could not store %s: %v", step.Title, step.Remember, err), &res)
-			return
-		}
-	}
 	text := fmt.Sprintf("%q done", step.Title)
 	if res.Summary != "" {
 		text += ": " + res.Summary
@@ -561,6 +560,21 @@ func (e *Engine) execute(ctx context.Context, run *Run, rb *Runbook, st StepStat
 	if err := e.finish(ctx, run, st, Done, st.Actor, text, &res); err != nil {
 		log.Error("record success", zap.Error(err))
 	}
+}
+
+// remember keeps the value a step reports under its `remember` name. The
+// first attempt that reports one wins: a retry reads the state the failed
+// attempt left (replicas already 0), not the state before the incident.
+func (e *Engine) remember(ctx context.Context, runID string, step Step, res Result) error {
+	if step.Remember == "" || res.Remember == nil {
+		return nil
+	}
+	return e.updateRun(ctx, runID, func(r *Run) error {
+		if _, kept := r.Remembered[step.Remember]; !kept {
+			r.Remembered[step.Remember] = res.Remember
+		}
+		return nil
+	}, nil)
 }
 
 // invoke calls the action, retrying errors marked Retryable with backoff.

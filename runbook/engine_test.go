@@ -554,3 +554,35 @@ func TestEveryTransitionIsOnTheTimeline(t *testing.T) {
 		t.Errorf("%d events stored, %d announced", len(stored), len(f.rec.events))
 	}
 }
+
+// partial scales to 0 and then fails (the rollout timed out) on its first
+// attempt; a retry sees the zeroed counts.
+type partial struct{ calls atomic.Int32 }
+
+func (a *partial) Run(context.Context, runbook.Request) (runbook.Result, error) {
+	if a.calls.Add(1) == 1 {
+		return runbook.Result{Remember: map[string]int{"itt-mentor-services-staging": 2}}, errors.New("rollout timed out")
+	}
+	return runbook.Result{Summary: "scaled", Remember: map[string]int{"itt-mentor-services-staging": 0}}, nil
+}
+
+func TestRetryKeepsWhatTheFirstAttemptRemembered(t *testing.T) {
+	act := &partial{}
+	f := newFixture(t, func(o *runbook.Options) { o.Actions["kubernetes.scale"] = act })
+	run := f.start(t)
+	ctx := context.Background()
+	if err := f.eng.Approve(ctx, run.ID, "scale-down", f.step(t, run.ID, "scale-down").Version, "U1"); err != nil {
+		t.Fatal(err)
+	}
+	st := f.step(t, run.ID, "scale-down")
+	if st.State != runbook.Failed {
+		t.Fatalf("first attempt: %s", st.State)
+	}
+	if err := f.eng.Retry(ctx, run.ID, "scale-down", st.Version, "U1"); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := f.store.Run(ctx, run.ID)
+	if n := fmt.Sprint(got.Remembered["previous_replicas"]); n != "map[itt-mentor-services-staging:2]" {
+		t.Errorf("remembered %s, want the counts from before the first attempt", n)
+	}
+}

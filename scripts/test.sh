@@ -13,9 +13,11 @@ if ! command -v openssl >/dev/null; then
 	apt-get update -qq && apt-get install -y -qq openssl >/dev/null
 fi
 
-stop() { scripts/kube-test-env.sh stop >/dev/null 2>&1 || true; }
-trap stop EXIT
-eval "$(scripts/kube-test-env.sh start)"
+# Two steps, so a failed start fails the run instead of silently skipping
+# the integration tests.
+kube_env=$(bash scripts/kube-test-env.sh start)
+eval "$kube_env"
+trap 'bash scripts/kube-test-env.sh stop >/dev/null 2>&1 || true' EXIT
 
 pkgs=("$@")
 [[ ${#pkgs[@]} -gt 0 ]] || pkgs=(./...)
