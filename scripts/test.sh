@@ -8,10 +8,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v openssl >/dev/null; then
-	echo "test.sh: installing openssl (the kube-apiserver test keys need it)" >&2
-	apt-get update -qq && apt-get install -y -qq openssl >/dev/null
-fi
+# The test apiserver's keys and readiness check need openssl and curl.
+for tool in openssl curl; do
+	if ! command -v "$tool" >/dev/null; then
+		echo "test.sh: installing $tool" >&2
+		apt-get update -qq && apt-get install -y -qq "$tool" >/dev/null
+	fi
+done
 
 # Two steps, so a failed start fails the run instead of silently skipping
 # the integration tests.
