@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"slices"
+	"strings"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/drbot-dev/drbot/adapters/sim"
+	"github.com/drbot-dev/drbot/config"
+	"github.com/drbot-dev/drbot/examples"
+	"github.com/drbot-dev/drbot/runbook"
+	"github.com/drbot-dev/drbot/store"
+)
+
+// app is what the subcommands share. Only cmd sees the whole config.
+type app struct {
+	cfg     *config.Config
+	catalog runbook.Catalog
+	store   *store.Store
+	log     *zap.Logger
+	clock   runbook.Clock
+	sim     *sim.Sim // the simulated world, when any adapter is simulated
+
+	getenv         func(string) string
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	closers        []func()
+}
+
+func (a *app) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+}
+
+// configPath is --config, else DRBOT_CONFIG, else drbot.yaml.
+func (a *app) configPath(flagValue string) (path string, explicit bool) {
+	if flagValue != "" {
+		return flagValue, true
+	}
+	if p := a.getenv("DRBOT_CONFIG"); p != "" {
+		return p, true
+	}
+	return "drbot.yaml", false
+}
+
+// load reads the config and the runbook catalog. Without any config file, and
+// only when allowExample is set (rehearse, plan), the shipped example is used
+// so the product can be seen working with no setup.
+func (a *app) load(configFlag string, allowExample bool) error {
+	path, explicit := a.configPath(configFlag)
+	cfg, err := config.Load(path, a.getenv)
+	if err != nil && !explicit && allowExample && errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(a.stderr, "drbot: no %s here; using the example config (examples/drbot.yaml)\n", path)
+		cfg, err = config.Parse("examples/drbot.yaml", examples.Config, a.getenv)
+	}
+	if err != nil {
+		return err
+	}
+	cat, err := runbook.LoadCatalog(cfg.Runbooks)
+	if err != nil {
+		return fmt.Errorf("load runbooks: %w", err)
+	}
+	a.cfg, a.catalog = cfg, cat
+	return nil
+}
+
+// openStore opens the SQLite store at path.
+func (a *app) openStore(ctx context.Context, path string) error {
+	st, err := store.Open(ctx, path)
+	if err != nil {
+		return fmt.Errorf("open store %s: %w", path, err)
+	}
+	a.store = st
+	a.closers = append(a.closers, func() { _ = st.Close() })
+	return nil
+}
+
+// logger builds the process logger at level, to stderr, and syncs it on close.
+func (a *app) logger(level zapcore.Level) *zap.Logger {
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(a.stderr), level)
+	a.log = zap.New(core)
+	a.closers = append(a.closers, func() { _ = a.log.Sync() })
+	return a.log
+}
+
+// Adapter families that --simulate may name.
+var families = []string{"github", "kubernetes", "azure", "http"}
+
+// parseSimulate reads --simulate: "" none, "all"/"true" every family, or a
+// comma-separated list of families.
+func parseSimulate(s string) (map[string]bool, error) {
+	out := map[string]bool{}
+	switch s {
+	case "", "false":
+		return out, nil
+	case "all", "true":
+		for _, f := range families {
+			out[f] = true
+		}
+		return out, nil
+	}
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if !slices.Contains(families, f) {
+			return nil, fmt.Errorf("--simulate: unknown adapter %q; use all or a list of %s", f, strings.Join(families, ", "))
+		}
+		out[f] = true
+	}
+	return out, nil
+}
+
+// actions returns the registry for every non-Slack action kind: simulated for
+// the families in simulate, real otherwise. Azure has no real adapter yet, so
+// it is always simulated, and the caller is told so.
+func (a *app) actions(simulate string) (runbook.Registry, error) {
+	simulated, err := parseSimulate(simulate)
+	if err != nil {
+		return nil, err
+	}
+	if a.sim == nil {
+		a.sim = sim.New(sim.Options{Delay: simDelay(a.getenv)})
+	}
+	reg := runbook.Registry{}
+	for _, family := range families {
+		var part runbook.Registry
+		if simulated[family] || family == "azure" {
+			part = a.sim.Only(family + ".")
+		} else {
+			part, err = a.realActions(family)
+			if err != nil {
+				return nil, err
+			}
+		}
+		for k, v := range part {
+			reg[k] = v
+		}
+	}
+	return reg, nil
+}
+
+// simulatedFamilies lists the families the registry simulates, for warnings.
+func simulatedKinds(reg runbook.Registry) []string {
+	var out []string
+	for kind, act := range reg {
+		if s, ok := act.(runbook.Simulator); ok && s.Simulated() {
+			out = append(out, kind)
+		}
+	}
+	slices.Sort(out)
+	return out
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/drbot-dev/drbot/bot"
+	"github.com/drbot-dev/drbot/handlers"
+	"github.com/drbot-dev/drbot/runbook"
+	"github.com/drbot-dev/drbot/store"
+)
+
+// serve runs the Slack bot in socket mode until ctx ends: commands, buttons,
+// the incident channel and timeline, and the runs left open by an earlier
+// process (resumed).
+func serve(ctx context.Context, a *app, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	configFlag := fs.String("config", "", "config file (default $DRBOT_CONFIG or drbot.yaml)")
+	var simulate simulateFlag
+	fs.Var(&simulate, "simulate", "simulate adapters: --simulate for all (a drill that touches no infrastructure), or --simulate=azure,github (any of github, kubernetes, azure, http)")
+	workers := fs.Int("workers", 16, "commands and clicks handled at once; a click holds its worker while its step runs")
+	pos, err := parseArgs(fs, args, a.stderr)
+	if err != nil {
+		return &exitError{code: 2}
+	}
+	if len(pos) > 0 {
+		return &exitError{code: 2, msg: fmt.Sprintf("serve takes no arguments, got %q (a list of adapters is written --simulate=%s)", pos, strings.Join(pos, ","))}
+	}
+	if err := a.load(*configFlag, false); err != nil {
+		return err
+	}
+	log := a.logger(zap.InfoLevel)
+	cfg := a.cfg
+	if cfg.Slack.BotToken.Value() == "" || cfg.Slack.AppToken.Value() == "" {
+		return &exitError{code: 1, msg: "set SLACK_BOT_TOKEN (xoxb-…) and SLACK_APP_TOKEN (xapp-…, with connections:write); deploy/slack-app-manifest.yaml creates the app"}
+	}
+	reg, err := a.actions(string(simulate))
+	if err != nil {
+		return err
+	}
+	if kinds := simulatedKinds(reg); len(kinds) > 0 {
+		log.Warn("simulated adapters: their steps touch nothing real and are marked SIMULATED", zap.Strings("kinds", kinds))
+	}
+	db := a.getenv("DRBOT_DB")
+	if db == "" {
+		db = "drbot.db"
+	}
+	if err := a.openStore(ctx, db); err != nil {
+		return err
+	}
+	b, err := bot.New(bot.Options{
+		BotToken: cfg.Slack.BotToken.Value(), AppToken: cfg.Slack.AppToken.Value(), APIURL: cfg.Slack.APIURL,
+		Location: cfg.Location, StakeholderChannels: cfg.Slack.StakeholderChannels, DeveloperChannels: cfg.Slack.DeveloperChannels,
+		Approvers: bot.Principals(cfg.Slack.Approvers), Responders: bot.Principals(cfg.Slack.Responders),
+		ChannelName: cfg.ChannelName, Outbox: outbox{a.store}, Clock: a.clock, Logger: log, Workers: *workers,
+	})
+	if err != nil {
+		return err
+	}
+	for kind, act := range b.Actions() {
+		reg[kind] = act
+	}
+	eng := runbook.New(runbook.Options{Store: a.store, Actions: reg, Notifier: b, Authorizer: b.Approvers(), Clock: a.clock, Logger: log})
+	b.Bind(eng)
+	h := handlers.New(handlers.Options{
+		Engine: eng, Runs: a.store, Catalog: a.catalog, Scopes: cfg, Incidents: b,
+		Approvers: b.Approvers(), Notifiers: b.Notifiers(), Clock: a.clock, Location: cfg.Location, Logger: log,
+	})
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return b.Run(gctx, h) })
+	g.Go(func() error {
+		// Runs left open by an earlier process go on; a failure to resume one
+		// is logged and does not stop the bot.
+		if err := eng.Resume(gctx); err != nil && gctx.Err() == nil {
+			log.Error("resume runs", zap.Error(err))
+		}
+		return nil
+	})
+	log.Info("drbot serving", zap.Int("workers", *workers), zap.String("db", db))
+	err = g.Wait()
+	if ctx.Err() != nil {
+		log.Info("drbot stopped", zap.Error(ctx.Err()))
+		return nil
+	}
+	return err
+}
+
+// simulateFlag is --simulate: alone it means every adapter ("all"), with a
+// value the list of adapters to simulate.
+type simulateFlag string
+
+func (f *simulateFlag) String() string { return string(*f) }
+
+// IsBoolFlag lets --simulate stand without a value.
+func (f *simulateFlag) IsBoolFlag() bool { return true }
+
+// Set takes true/false or a list; parseSimulate checks the names.
+func (f *simulateFlag) Set(s string) error {
+	switch s {
+	case "true":
+		s = "all"
+	case "false":
+		s = ""
+	}
+	if _, err := parseSimulate(s); err != nil {
+		return err
+	}
+	*f = simulateFlag(s)
+	return nil
+}
+
+// outbox adapts the store's outbox to the bot's: the same methods, the
+// message converted field for field (bot.OutboxMessage mirrors
+// store.OutboxMessage so that bot need not import store).
+type outbox struct{ s *store.Store }
+
+var _ bot.Outbox = outbox{}
+
+func (o outbox) Enqueue(ctx context.Context, m bot.OutboxMessage) (int64, error) {
+	return o.s.Enqueue(ctx, store.OutboxMessage(m))
+}
+
+func (o outbox) Due(ctx context.Context, now time.Time, limit int) ([]bot.OutboxMessage, error) {
+	msgs, err := o.s.Due(ctx, now, limit)
+	out := make([]bot.OutboxMessage, len(msgs))
+	for i, m := range msgs {
+		out[i] = bot.OutboxMessage(m)
+	}
+	return out, err
+}
+
+func (o outbox) Delivered(ctx context.Context, id int64, result string, at time.Time) error {
+	return o.s.Delivered(ctx, id, result, at)
+}
+
+func (o outbox) Postpone(ctx context.Context, id int64, next time.Time, lastErr string) error {
+	return o.s.Postpone(ctx, id, next, lastErr)
+}
+
+func (o outbox) OutboxResult(ctx context.Context, key string) (string, bool, error) {
+	return o.s.OutboxResult(ctx, key)
+}
