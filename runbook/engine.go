@@ -210,6 +210,23 @@ func describeInputs(rb *Runbook, inputs map[string]any) string {
 // it, then advances the run. It returns when the step has finished.
 // A manual step is marked done by approving it.
 func (e *Engine) Approve(ctx context.Context, runID, stepID string, version int, actor string) error {
+	// A step awaits approval once, so any click on it while it still awaits
+	// is current even if its version moved (another person approved first);
+	// a lost check-and-set between two approvers is simply tried again.
+	for try := 1; ; try++ {
+		err := e.approve(ctx, runID, stepID, version, actor)
+		if try < 3 && errors.Is(err, ErrConflict) {
+			continue
+		}
+		return err
+	}
+}
+
+func (e *Engine) approve(ctx context.Context, runID, stepID string, version int, actor string) error {
+	cur, err := e.step(ctx, runID, stepID)
+	if err == nil && cur.State == AwaitingApproval && cur.Version > version {
+		version = cur.Version
+	}
 	run, rb, st, step, err := e.actionable(ctx, runID, stepID, version, actor, "approve", AwaitingApproval)
 	if err != nil {
 		return err
@@ -224,10 +241,7 @@ func (e *Engine) Approve(ctx context.Context, runID, stepID string, version int,
 	if len(st.Approvers) < step.Approvals {
 		ev := &Event{RunID: runID, StepID: stepID, Kind: EventStepApproved, Actor: actor, At: now,
 			Text: fmt.Sprintf("approved %q (%d of %d approvals; a second person must approve)", step.Title, len(st.Approvers), step.Approvals)}
-		if err := e.swap(ctx, run, st, ev); err != nil {
-			return err
-		}
-		return nil
+		return e.swap(ctx, run, st, ev)
 	}
 	if err := e.claim(ctx, run, &st, step, actor); err != nil {
 		return err
@@ -483,7 +497,7 @@ func (e *Engine) swap(ctx context.Context, run *Run, st StepState, ev *Event) er
 			if cerr == nil {
 				rb, _ := e.pinned(run)
 				step, _ := rb.Step(st.StepID)
-				return &Refusal{Text: staleText(step, cur)}
+				return &Refusal{Text: staleText(step, cur), Err: ErrConflict}
 			}
 		}
 		return fmt.Errorf("save step %s/%s: %w", run.ID, st.StepID, err)

@@ -218,7 +218,9 @@ func TestStateMachine(t *testing.T) {
 	}{
 		{name: "approve runs the step", wantState: runbook.Done,
 			act: func(f *fixture, id string, v int) error { return f.eng.Approve(ctx, id, "scale-down", v, "U1") }},
-		{name: "stale version is refused", refusal: "changed since this message", wantState: runbook.AwaitingApproval,
+		{name: "stale skip is refused", refusal: "changed since this message", wantState: runbook.AwaitingApproval,
+			act: func(f *fixture, id string, v int) error { return f.eng.Skip(ctx, id, "scale-down", v-1, "U1", "") }},
+		{name: "an approval from an older message of a waiting step counts", wantState: runbook.Done,
 			act: func(f *fixture, id string, v int) error { return f.eng.Approve(ctx, id, "scale-down", v-1, "U1") }},
 		{name: "a later step is not ready", refusal: "not ready yet", wantState: runbook.AwaitingApproval,
 			act: func(f *fixture, id string, v int) error { return f.eng.Approve(ctx, id, "freeze-merges", 1, "U1") }},
@@ -584,5 +586,50 @@ func TestRetryKeepsWhatTheFirstAttemptRemembered(t *testing.T) {
 	got, _ := f.store.Run(ctx, run.ID)
 	if n := fmt.Sprint(got.Remembered["previous_replicas"]); n != "map[itt-mentor-services-staging:2]" {
 		t.Errorf("remembered %s, want the counts from before the first attempt", n)
+	}
+}
+
+func TestTwoApproversClickingTogether(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	run := f.start(t)
+	for {
+		v, _ := f.eng.View(ctx, run.ID)
+		cur, _ := v.Current()
+		if cur.Step.ID == "restore-live" {
+			break
+		}
+		if err := f.eng.Approve(ctx, run.ID, cur.Step.ID, cur.State.Version, "U1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Both saw the same message (same version) and click at once.
+	shown := f.step(t, run.ID, "restore-live").Version
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, who := range []string{"U0ANA", "U0BEN"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = f.eng.Approve(ctx, run.ID, "restore-live", shown, who)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Errorf("approve: %v", err)
+		}
+	}
+	if st := f.step(t, run.ID, "restore-live"); st.State != runbook.Done || len(st.Approvers) != 2 {
+		t.Fatalf("restore-live is %s with approvers %v", st.State, st.Approvers)
+	}
+	restores := 0
+	for _, c := range f.sim.Calls() {
+		if c.Kind == "github.workflow" && c.Params["workflow"] == "postgres-restore.yml" {
+			restores++
+		}
+	}
+	if restores != 1 {
+		t.Errorf("restore dispatched %d times", restores)
 	}
 }

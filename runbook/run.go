@@ -136,9 +136,13 @@ func (e *ActiveRunError) Error() string {
 // opposed to a failure. Text is what the user is told.
 type Refusal struct {
 	Text string
+	Err  error // the cause, if any (e.g. ErrConflict for a lost race)
 }
 
 func (r *Refusal) Error() string { return r.Text }
+
+// Unwrap returns the cause.
+func (r *Refusal) Unwrap() error { return r.Err }
 
 // Refusef builds a Refusal.
 func Refusef(format string, args ...any) error {
