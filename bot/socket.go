@@ -207,7 +207,10 @@ func (b *Bot) onAction(ctx context.Context, h Handler, cb slack.InteractionCallb
 	click := handlers.Click{Action: handlers.Action(a.ActionID), RunID: val.RunID, StepID: val.StepID, Version: val.Version, UserID: cb.User.ID}
 	log = log.With(zap.String("run_id", val.RunID), zap.String("step_id", val.StepID), zap.String("action_id", a.ActionID))
 	if !b.pool.acquire() {
-		log.Warn("workers busy; click dropped")
+		// The click changes nothing; say so rather than leave the person
+		// wondering (one short-lived goroutine: the loop does no I/O).
+		log.Warn("workers busy; click refused")
+		go b.respond(ctx, to, busyText, log)
 		return
 	}
 	log.Info("click")
