@@ -91,6 +91,9 @@ func (b *Bot) OpenChannel(ctx context.Context, req handlers.ChannelRequest) (han
 	log.Info("incident channel created", zap.String("channel", ch.Name))
 
 	topic := fmt.Sprintf("🚨 DR: %s · %s/%s · incident lead %s", req.Title, req.Service, req.Env, handlers.Mention(req.Requester))
+	if req.Comms != "" {
+		topic += " · comms lead " + handlers.Mention(req.Comms)
+	}
 	if _, err := b.api.SetTopicOfConversationContext(ctx, ch.ID, truncate(topic, maxTopic)); err != nil {
 		out.Warnings = append(out.Warnings, fmt.Sprintf("the channel topic was not set: %v", err))
 	}
@@ -99,7 +102,7 @@ func (b *Bot) OpenChannel(ctx context.Context, req handlers.ChannelRequest) (han
 	if _, err := b.api.SetPurposeOfConversationContext(ctx, ch.ID, truncate(purpose, maxTopic)); err != nil {
 		out.Warnings = append(out.Warnings, fmt.Sprintf("the channel purpose was not set: %v", err))
 	}
-	if w := b.invite(ctx, ch.ID, req.Requester); w != "" {
+	if w := b.invite(ctx, ch.ID, req.Requester, req.Comms); w != "" {
 		out.Warnings = append(out.Warnings, w)
 	}
 	for _, w := range out.Warnings {
@@ -114,13 +117,13 @@ const maxInvite = 1000
 
 // invite brings the requester and the responders into the channel; it
 // returns a warning when some could not be invited.
-func (b *Bot) invite(ctx context.Context, channel, requester string) string {
+func (b *Bot) invite(ctx context.Context, channel string, leads ...string) string {
 	responders, err := b.responders.Members(ctx)
 	var problems []string
 	if err != nil {
 		problems = append(problems, fmt.Sprintf("responder groups could not be read (%v)", err))
 	}
-	users := append([]string{requester}, responders...)
+	users := append(slices.Clone(leads), responders...)
 	self := b.selfID()
 	users = slices.DeleteFunc(users, func(u string) bool { return u == "" || u == self })
 	slices.Sort(users)

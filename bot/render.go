@@ -425,11 +425,15 @@ func (r Renderer) Closing(v *runbook.RunView, now time.Time) Message {
 }
 
 // Notice is a post to the stakeholder or developer channels: what happened,
-// service, environment, incident lead and the incident channel.
+// service, environment, incident and comms leads and the incident channel.
 func (r Renderer) Notice(v *runbook.RunView, text string) Message {
 	head := fmt.Sprintf("🚨 *DR incident: %s*", v.Runbook.Title)
-	facts := fmt.Sprintf("*Service* %s · *Environment* %s · *Incident lead* %s · *Channel* %s · run `%s`",
-		v.Run.Service, v.Run.Env, handlers.Mention(v.Run.StartedBy), channelMention(v.Run), v.Run.ID)
+	comms := "not named (`/dr start … comms=@someone`)"
+	if id := v.Run.Meta[handlers.MetaCommsLead]; id != "" {
+		comms = handlers.Mention(id)
+	}
+	facts := fmt.Sprintf("*Service* %s · *Environment* %s · *Incident lead* %s · *Comms lead* %s · *Channel* %s · run `%s`",
+		v.Run.Service, v.Run.Env, handlers.Mention(v.Run.StartedBy), comms, channelMention(v.Run), v.Run.ID)
 	return withMarker(v, Message{Text: head + ": " + text, Blocks: []slack.Block{section(head + "\n" + text), contextText("", facts)}})
 }
 

@@ -47,11 +47,15 @@ type Access interface {
 	Cached(user string) (allowed, known bool)
 }
 
+// MetaCommsLead is the run meta key of the comms lead's user id.
+const MetaCommsLead = "comms_lead"
+
 // ChannelRequest asks for an incident channel.
 type ChannelRequest struct {
 	Scenario, Title string
 	Service, Env    string
 	Requester       string
+	Comms           string // the comms lead, invited too; empty if not named
 	At              time.Time
 }
 
@@ -225,7 +229,7 @@ func (h *Handler) start(req Request, cmd Command) (Reply, Task) {
 	if _, err := h.opts.Scopes.Scope(cmd.Service, cmd.Env); err != nil {
 		return Reply{Text: err.Error()}, nil
 	}
-	sr := StartRequest{Runbook: rb, Service: cmd.Service, Env: cmd.Env, Inputs: cmd.Inputs, UserID: req.UserID}
+	sr := StartRequest{Runbook: rb, Service: cmd.Service, Env: cmd.Env, Inputs: cmd.Inputs, UserID: req.UserID, Comms: cmd.Comms}
 	ack := Reply{Text: fmt.Sprintf("Starting %s (%s) for %s/%s…", rb.ID, rb.Title, cmd.Service, cmd.Env)}
 	return ack, func(ctx context.Context) Reply { return h.Start(ctx, sr) }
 }
@@ -285,6 +289,7 @@ type StartRequest struct {
 	Service, Env string
 	Inputs       map[string]string
 	UserID       string
+	Comms        string // the comms lead's user id, if named
 }
 
 // Start checks the run with the engine, opens the incident channel, and
@@ -304,7 +309,7 @@ func (h *Handler) Start(ctx context.Context, sr StartRequest) Reply {
 	}
 	ch, err := h.opts.Incidents.OpenChannel(ctx, ChannelRequest{
 		Scenario: sr.Runbook.ID, Title: sr.Runbook.Title, Service: sr.Service, Env: sr.Env,
-		Requester: sr.UserID, At: h.opts.Clock.Now(),
+		Requester: sr.UserID, Comms: sr.Comms, At: h.opts.Clock.Now(),
 	})
 	if err != nil {
 		if text, ok := runbook.IsRefusal(err); ok {
@@ -314,6 +319,9 @@ func (h *Handler) Start(ctx context.Context, sr StartRequest) Reply {
 		return Reply{Text: fmt.Sprintf("I could not create the incident channel: %v. No run was started; try again.", err)}
 	}
 	start.Meta = map[string]string{"channel": ch.ID, "channel_name": ch.Name}
+	if sr.Comms != "" {
+		start.Meta[MetaCommsLead] = sr.Comms
+	}
 	run, err := h.opts.Engine.Start(ctx, start)
 	if run == nil {
 		reason := fmt.Sprintf("%v", err)

@@ -30,7 +30,7 @@ const (
 
 // Usage is the help text of /dr.
 const Usage = "*Usage*\n" +
-	"• `/dr start <scenario> [service=<service>] [env=<env>] [<input>=<value>]…` — start a runbook; " +
+	"• `/dr start <scenario> [service=<service>] [env=<env>] [comms=@<comms lead>] [<input>=<value>]…` — start a runbook; " +
 	"quote values with spaces: `restore_time=\"2026-11-26 09:30 Europe/London\"`. Missing values open a form.\n" +
 	"• `/dr status [<run-id>]` — where a run is (in an incident channel: that channel's run)\n" +
 	"• `/dr list` — recent runs\n" +
@@ -46,6 +46,8 @@ type Command struct {
 	Env      string
 	// Inputs are the runbook inputs given as key=value, as typed.
 	Inputs map[string]string
+	// Comms is the comms lead's user id (comms=@someone), if named.
+	Comms string
 	// RunID names a run (status, abort) when given.
 	RunID string
 	// Text is the update of notify and the reason of abort.
@@ -154,6 +156,12 @@ func parseStart(rest string) (Command, error) {
 			c.Service = w.value
 		case "env":
 			c.Env = w.value
+		case "comms", "comms_lead":
+			id, ok := mentionedUser(w.value)
+			if !ok {
+				return Command{}, usageErr(fmt.Sprintf("comms=%s: name the comms lead with an @mention, e.g. comms=@ana", w.value))
+			}
+			c.Comms = id
 		case "scenario":
 			if c.Scenario != "" {
 				return Command{}, usageErr("the scenario is given twice")
@@ -255,6 +263,9 @@ func (c Command) String() string {
 		if c.Env != "" {
 			parts = append(parts, "env="+quoteIfNeeded(c.Env, true))
 		}
+		if c.Comms != "" {
+			parts = append(parts, "comms=<@"+c.Comms+">")
+		}
 		for _, k := range runbook.SortedKeys(c.Inputs) {
 			parts = append(parts, k+"="+quoteIfNeeded(c.Inputs[k], true))
 		}
@@ -301,4 +312,19 @@ func Truncate(s string, n int) string {
 		return string([]rune(s)[:max(n, 0)])
 	}
 	return string([]rune(s)[:n-1]) + "…"
+}
+
+// userMention is how Slack writes an @mention in an escaped command:
+// <@U0123ABCD> or <@U0123ABCD|ana>.
+var userMention = regexp.MustCompile(`^<@([UW][A-Z0-9]{2,})(\|[^>]*)?>$`)
+
+// mentionedUser returns the user id of an @mention or a bare user id.
+func mentionedUser(s string) (string, bool) {
+	if m := userMention.FindStringSubmatch(s); m != nil {
+		return m[1], true
+	}
+	if slackUser.MatchString(s) {
+		return s, true
+	}
+	return "", false
 }

@@ -56,6 +56,16 @@ func TestParse(t *testing.T) {
 			Command{Verb: VerbStart, Scenario: "scenario-2", Service: "ITT", Inputs: map[string]string{}},
 		},
 		{
+			"comms lead as an escaped mention",
+			"start scenario-2 comms=<@U0COMMS1|ana> env=staging",
+			Command{Verb: VerbStart, Scenario: "scenario-2", Env: "staging", Comms: "U0COMMS1", Inputs: map[string]string{}},
+		},
+		{
+			"comms lead as a user id",
+			"start scenario-2 comms_lead=U0COMMS1",
+			Command{Verb: VerbStart, Scenario: "scenario-2", Comms: "U0COMMS1", Inputs: map[string]string{}},
+		},
+		{
 			"scenario as key",
 			"start scenario=scenario-1 dr_test=true",
 			Command{Verb: VerbStart, Scenario: "scenario-1", Inputs: map[string]string{"dr_test": "true"}},
@@ -106,6 +116,7 @@ func TestParseErrors(t *testing.T) {
 		{"list with args", "list all", "takes no arguments"},
 		{"notify without text", "notify", "needs the text"},
 		{"status with junk", "status now please", "takes at most a run id"},
+		{"comms lead as plain text", "start s comms=@ana", "name the comms lead with an @mention"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

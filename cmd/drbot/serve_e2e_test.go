@@ -234,7 +234,7 @@ func TestServeScenario2EndToEnd(t *testing.T) {
 	s := startServe(t)
 	steps := scenario2Steps(t)
 
-	text, ack := s.command(lead, general, `start scenario-2 service=itt-mentor-services env=staging restore_time="`+restoreTime()+`"`)
+	text, ack := s.command(lead, general, `start scenario-2 service=itt-mentor-services env=staging comms=<@`+comms+`|comms> restore_time="`+restoreTime()+`"`)
 	if !strings.Contains(text, "Starting scenario-2") || ack.Latency > 3*time.Second {
 		t.Fatalf("ack %q after %s", text, ack.Latency)
 	}
@@ -251,7 +251,7 @@ func TestServeScenario2EndToEnd(t *testing.T) {
 			t.Errorf("%s was not invited (members %v)", u, ch.Members)
 		}
 	}
-	if !strings.Contains(ch.Topic, "itt-mentor-services/staging") {
+	if !strings.Contains(ch.Topic, "itt-mentor-services/staging") || !strings.Contains(ch.Topic, "comms lead <@"+comms+">") {
 		t.Errorf("topic %q", ch.Topic)
 	}
 
@@ -264,7 +264,7 @@ func TestServeScenario2EndToEnd(t *testing.T) {
 	s.stepMessage(ch.ID, steps["scale-down"], "done", "approved by <@"+lead+">")
 	// The automatic steps after it: the stakeholder notice and the developer alert.
 	notice := s.message(stakeChan, "DR incident: Loss of data")
-	for _, want := range []string{"itt-mentor-services", "staging", "<@" + lead + ">", "<#" + ch.ID + ">", "SIMULATED"} {
+	for _, want := range []string{"itt-mentor-services", "staging", "*Incident lead* <@" + lead + ">", "*Comms lead* <@" + comms + ">", "<#" + ch.ID + ">", "SIMULATED"} {
 		if !strings.Contains(notice.AllText(), want) {
 			t.Errorf("stakeholder notice lacks %q:\n%s", want, notice.AllText())
 		}
