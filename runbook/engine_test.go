@@ -131,6 +131,25 @@ func (f *fixture) step(t *testing.T, runID, stepID string) runbook.StepState {
 	return runbook.StepState{}
 }
 
+// approveUntil approves every step before stepID, as U1.
+func (f *fixture) approveUntil(t *testing.T, runID, stepID string) {
+	t.Helper()
+	ctx := context.Background()
+	for {
+		v, err := f.eng.View(ctx, runID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur, ok := v.Current()
+		if !ok || cur.Step.ID == stepID {
+			return
+		}
+		if err := f.eng.Approve(ctx, runID, cur.Step.ID, cur.State.Version, "U1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // driveAll approves every step (two approvers where needed) to the end.
 func (f *fixture) driveAll(t *testing.T, runID string) *runbook.RunView {
 	t.Helper()
@@ -313,17 +332,7 @@ func TestTwoApproversForDestructiveSteps(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	run := f.start(t)
-	// Approve up to restore-live.
-	for {
-		v, _ := f.eng.View(ctx, run.ID)
-		cur, _ := v.Current()
-		if cur.Step.ID == "restore-live" {
-			break
-		}
-		if err := f.eng.Approve(ctx, run.ID, cur.Step.ID, cur.State.Version, "U1"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f.approveUntil(t, run.ID, "restore-live")
 	st := f.step(t, run.ID, "restore-live")
 	if err := f.eng.Approve(ctx, run.ID, "restore-live", st.Version, "U1"); err != nil {
 		t.Fatal(err)
@@ -593,16 +602,7 @@ func TestTwoApproversClickingTogether(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	run := f.start(t)
-	for {
-		v, _ := f.eng.View(ctx, run.ID)
-		cur, _ := v.Current()
-		if cur.Step.ID == "restore-live" {
-			break
-		}
-		if err := f.eng.Approve(ctx, run.ID, cur.Step.ID, cur.State.Version, "U1"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f.approveUntil(t, run.ID, "restore-live")
 	// Both saw the same message (same version) and click at once.
 	shown := f.step(t, run.ID, "restore-live").Version
 	var wg sync.WaitGroup

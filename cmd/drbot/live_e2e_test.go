@@ -298,16 +298,7 @@ func TestLiveRehearsalWithoutGitHubToken(t *testing.T) {
 	if strings.Contains(out, "run id") {
 		t.Errorf("a run was started:\n%s", out)
 	}
-	if _, err := os.Stat(db); err == nil {
-		st, err := store.Open(context.Background(), db)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
-		if runs, _ := st.Runs(context.Background(), false, 0); len(runs) != 0 {
-			t.Errorf("%d runs stored", len(runs))
-		}
-	}
+	assertNoRuns(t, db)
 }
 
 // liveCluster is a fresh namespace on the test API server and a kubeconfig

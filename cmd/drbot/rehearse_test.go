@@ -25,6 +25,22 @@ func runCLI(t *testing.T, env map[string]string, stdin string, args ...string) (
 	return code, out.String(), errOut.String()
 }
 
+// assertNoRuns fails if the store at db (if it exists) holds any run.
+func assertNoRuns(t *testing.T, db string) {
+	t.Helper()
+	if _, err := os.Stat(db); err != nil {
+		return
+	}
+	st, err := store.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if runs, _ := st.Runs(context.Background(), false, 0); len(runs) != 0 {
+		t.Errorf("%d runs stored", len(runs))
+	}
+}
+
 func TestRehearseBothScenarios(t *testing.T) {
 	for _, scenario := range []string{"scenario-1", "scenario-2"} {
 		t.Run(scenario, func(t *testing.T) {
@@ -113,16 +129,7 @@ func TestBadInputExecutesNothing(t *testing.T) {
 			if strings.Contains(out, "running") {
 				t.Errorf("something ran:\n%s", out)
 			}
-			if _, err := os.Stat(db); err == nil {
-				st, err := store.Open(context.Background(), db)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer st.Close()
-				if runs, _ := st.Runs(context.Background(), false, 0); len(runs) != 0 {
-					t.Errorf("%d runs stored", len(runs))
-				}
-			}
+			assertNoRuns(t, db)
 		})
 	}
 }
