@@ -359,6 +359,7 @@ func TestStartForm(t *testing.T) {
 	values := map[string]map[string]any{
 		handlers.FieldScenario: {"form.scenario": selected("scenario-2")},
 		handlers.FieldTarget:   {"value": selected("itt-mentor-services/staging")},
+		handlers.FieldComms:    {"value": map[string]any{"type": "users_select", "selected_user": comms}},
 		"input.restore_time":   {"value": map[string]any{"type": "datetimepicker", "selected_date_time": time.Now().Add(-time.Minute).Unix()}},
 	}
 	ack, err := h.slack.SubmitView(h.ctx, lead, view.ID, values)
@@ -379,6 +380,14 @@ func TestStartForm(t *testing.T) {
 	// drbot is not in #general, so the reply comes as a direct message.
 	if _, err := h.slack.WaitMessage(h.ctx, lead, func(m slacktest.Message) bool { return strings.Contains(m.Text, "Started run") }); err != nil {
 		t.Fatal(err)
+	}
+	// The comms lead picked in the form is invited and named in the topic.
+	ch, err := h.slack.WaitChannel(h.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(ch.Members, comms) || !strings.Contains(ch.Topic, "comms lead <@"+comms+">") {
+		t.Errorf("comms lead not in the channel: members %v, topic %q", ch.Members, ch.Topic)
 	}
 }
 

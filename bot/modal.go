@@ -62,6 +62,11 @@ func (r Renderer) Modal(f handlers.StartForm) slack.ModalViewRequest {
 	}
 	blocks = append(blocks, slack.NewInputBlock(handlers.FieldTarget, plain("Service and environment", maxLabel), nil, target))
 
+	comms := slack.NewOptionsSelectBlockElement(slack.OptTypeUser, plain("Who tells the stakeholders?", maxOptionText), formValueAction)
+	comms.InitialUser = f.Comms
+	blocks = append(blocks, slack.NewInputBlock(handlers.FieldComms, plain("Comms lead", maxLabel),
+		plain("Invited to the incident channel and named in the stakeholder notice.", maxHint), comms).WithOptional(true))
+
 	for _, in := range f.Inputs {
 		blocks = append(blocks, r.inputBlock(in))
 	}
@@ -143,6 +148,8 @@ func formValues(view slack.View) handlers.FormValues {
 				v.Scenario = val
 			case blockID == handlers.FieldTarget:
 				v.Service, v.Env, _ = strings.Cut(val, "/")
+			case blockID == handlers.FieldComms:
+				v.Comms = val
 			default:
 				if name, ok := handlers.InputName(blockID); ok && val != "" {
 					v.Inputs[name] = val
@@ -161,6 +168,8 @@ func actionValue(a slack.BlockAction) string {
 		return time.Unix(a.SelectedDateTime, 0).UTC().Format(time.RFC3339)
 	case a.SelectedOption.Value != "":
 		return a.SelectedOption.Value
+	case a.SelectedUser != "":
+		return a.SelectedUser
 	case a.SelectedDate != "" && a.SelectedTime != "":
 		return a.SelectedDate + " " + a.SelectedTime + " " + orUTC(a.Timezone)
 	}

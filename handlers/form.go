@@ -14,6 +14,7 @@ import (
 const (
 	FieldScenario = "scenario"
 	FieldTarget   = "target"
+	FieldComms    = "comms"
 	fieldInput    = "input."
 )
 
@@ -33,6 +34,7 @@ type StartForm struct {
 	Targets   []Target
 	Service   string // selected service and env, "" for none
 	Env       string
+	Comms     string      // the comms lead picked so far
 	Inputs    []FormInput // the selected scenario's inputs
 	ChannelID string      // where the command was typed, for the reply
 	Note      string      // shown above the fields (e.g. what is missing)
@@ -56,13 +58,14 @@ type FormInput struct {
 // FormValues are a form's values as submitted (times as RFC 3339).
 type FormValues struct {
 	Scenario, Service, Env string
+	Comms                  string // the comms lead's user id, if picked
 	Inputs                 map[string]string
 	ChannelID              string
 }
 
 // Form builds the start form for values typed so far.
 func (h *Handler) Form(v FormValues) StartForm {
-	f := StartForm{Scenario: v.Scenario, Service: v.Service, Env: v.Env, ChannelID: v.ChannelID}
+	f := StartForm{Scenario: v.Scenario, Service: v.Service, Env: v.Env, Comms: v.Comms, ChannelID: v.ChannelID}
 	for _, id := range h.opts.Catalog.IDs() {
 		f.Scenarios = append(f.Scenarios, Choice{Value: id, Label: id + ": " + h.opts.Catalog[id].Title})
 	}
@@ -123,7 +126,7 @@ func (h *Handler) Submit(userID string, v FormValues) (map[string]string, Task) 
 	if len(problems) > 0 {
 		return problems, nil
 	}
-	sr := StartRequest{Runbook: rb, Service: v.Service, Env: v.Env, Inputs: inputs, UserID: userID}
+	sr := StartRequest{Runbook: rb, Service: v.Service, Env: v.Env, Inputs: inputs, UserID: userID, Comms: v.Comms}
 	return nil, func(ctx context.Context) Reply { return h.Start(ctx, sr) }
 }
 

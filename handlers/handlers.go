@@ -209,7 +209,7 @@ func (h *Handler) start(req Request, cmd Command) (Reply, Task) {
 	if r, denied := h.deniedFast(h.opts.Approvers, req.UserID, "start a run"); denied {
 		return r, nil
 	}
-	form := h.Form(FormValues{Scenario: cmd.Scenario, Service: cmd.Service, Env: cmd.Env, Inputs: cmd.Inputs, ChannelID: req.ChannelID})
+	form := h.Form(FormValues{Scenario: cmd.Scenario, Service: cmd.Service, Env: cmd.Env, Comms: cmd.Comms, Inputs: cmd.Inputs, ChannelID: req.ChannelID})
 	if cmd.Scenario == "" {
 		return Reply{Form: &form}, nil
 	}
