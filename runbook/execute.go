@@ -1,0 +1,392 @@
+package runbook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Resume picks up every active run after a restart: running steps are
+// re-attached (the action gets its checkpoint and finds what it started
+// instead of acting again), others are advanced. It returns when the steps it
+// re-attached have finished.
+func (e *Engine) Resume(ctx context.Context) error {
+	runs, err := e.opts.Store.Runs(ctx, true, 0)
+	if err != nil {
+		return fmt.Errorf("resume: %w", err)
+	}
+	var errs []error
+	for _, run := range runs {
+		if err := e.ResumeRun(ctx, run.ID); err != nil {
+			errs = append(errs, fmt.Errorf("resume %s: %w", run.ID, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ResumeRun resumes one run (see Resume).
+func (e *Engine) ResumeRun(ctx context.Context, runID string) error {
+	run, rb, err := e.load(ctx, runID)
+	if err != nil {
+		return err
+	}
+	if run.State != RunActive {
+		return Refusef("run %s is %s", runID, run.State)
+	}
+	steps, err := e.opts.Store.Steps(ctx, runID)
+	if err != nil {
+		return fmt.Errorf("steps of %s: %w", runID, err)
+	}
+	for _, st := range steps {
+		if st.State != Running || e.isRunningHere(runID, st.StepID) {
+			continue
+		}
+		step, _ := rb.Step(st.StepID)
+		ev := Event{RunID: runID, StepID: st.StepID, Kind: EventNote, Actor: "drbot", At: e.opts.Clock.Now(),
+			Text: fmt.Sprintf("re-attaching to %q after a restart (attempt %d)", step.Title, st.Attempt)}
+		if err := e.opts.Store.AppendEvent(ctx, &ev); err != nil {
+			return fmt.Errorf("resume %s: %w", runID, err)
+		}
+		e.notify(ctx, run, ev)
+		e.execute(ctx, run, st, step)
+	}
+	return e.advance(ctx, runID)
+}
+
+func (e *Engine) isRunningHere(runID, stepID string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, ok := e.cancels[runID+"/"+stepID]
+	return ok
+}
+
+// claim moves a step to running in one check-and-set.
+func (e *Engine) claim(ctx context.Context, run *Run, st *StepState, step Step, actor string) error {
+	now := e.opts.Clock.Now()
+	st.State, st.Actor, st.StartedAt, st.EndedAt = Running, actor, now, time.Time{}
+	if st.Attempt == 0 {
+		st.Attempt = 1
+	}
+	who := actor
+	if step.Auto && actor == "drbot" {
+		who = "automatically"
+	} else {
+		who = "approved by " + who
+	}
+	ev := &Event{RunID: run.ID, StepID: st.StepID, Kind: EventStepRunning, Actor: actor, At: now,
+		Text: fmt.Sprintf("running %q (%s, attempt %d)", step.Title, who, st.Attempt)}
+	return e.swap(ctx, run, *st, ev)
+}
+
+// swap writes a step transition and announces its event. A lost
+// check-and-set becomes a refusal that says what happened instead.
+func (e *Engine) swap(ctx context.Context, run *Run, st StepState, ev *Event) error {
+	if err := e.opts.Store.SwapStep(ctx, st, ev); err != nil {
+		if errors.Is(err, ErrConflict) {
+			cur, cerr := e.step(ctx, run.ID, st.StepID)
+			if cerr == nil {
+				rb, _ := e.pinned(run)
+				step, _ := rb.Step(st.StepID)
+				return &Refusal{Text: staleText(step, cur), Err: ErrConflict}
+			}
+		}
+		return fmt.Errorf("save step %s/%s: %w", run.ID, st.StepID, err)
+	}
+	if ev != nil {
+		e.log.Info(string(ev.Kind), zap.String("run_id", run.ID), zap.String("step_id", st.StepID), zap.String("user_id", ev.Actor), zap.Int("version", st.Version))
+		e.notify(ctx, run, *ev)
+	}
+	return nil
+}
+
+func (e *Engine) step(ctx context.Context, runID, stepID string) (StepState, error) {
+	steps, err := e.opts.Store.Steps(ctx, runID)
+	if err != nil {
+		return StepState{}, fmt.Errorf("steps of %s: %w", runID, err)
+	}
+	for _, st := range steps {
+		if st.StepID == stepID {
+			return st, nil
+		}
+	}
+	return StepState{}, fmt.Errorf("step %s/%s: %w", runID, stepID, ErrNotFound)
+}
+
+// execute runs a claimed step's action to its end and records the outcome.
+// Failures are recorded on the step, not returned: a person decides (Retry/Skip).
+func (e *Engine) execute(ctx context.Context, run *Run, st StepState, step Step) {
+	log := e.log.With(zap.String("run_id", run.ID), zap.String("step_id", step.ID), zap.Int("attempt", st.Attempt))
+	timeout := step.Timeout
+	if timeout == 0 {
+		timeout = e.opts.StepTimeout
+	}
+	sctx, cancel := context.WithTimeout(ctx, timeout)
+	key := run.ID + "/" + step.ID
+	e.mu.Lock()
+	e.cancels[key] = cancel
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		delete(e.cancels, key)
+		e.mu.Unlock()
+		cancel()
+	}()
+
+	res, err := e.invoke(sctx, run, &st, step, log)
+	if ctx.Err() != nil {
+		// Shutting down: leave the step running; Resume re-attaches.
+		log.Info("step left running for resume", zap.Error(ctx.Err()))
+		return
+	}
+	// Remember before recording the outcome: a failed attempt may already
+	// have changed things (scaled to 0, then the rollout timed out), and its
+	// Retry must restore the counts from before the first attempt.
+	if rerr := e.remember(ctx, run.ID, step, res); rerr != nil {
+		log.Error("remember", zap.Error(rerr))
+		if err == nil {
+			err = fmt.Errorf("could not store %s: %w", step.Remember, rerr)
+		}
+	}
+	if err != nil {
+		if cur, rerr := e.opts.Store.Run(ctx, run.ID); rerr == nil && cur.State == RunAborted {
+			err = fmt.Errorf("cancelled: the run was aborted")
+		}
+		log.Warn("step failed", zap.Error(err))
+		if ferr := e.finish(ctx, run, st, Failed, st.Actor, fmt.Sprintf("%q failed: %v", step.Title, err), &res); ferr != nil {
+			log.Error("record failure", zap.Error(ferr))
+		}
+		return
+	}
+	text := fmt.Sprintf("%q done", step.Title)
+	if res.Summary != "" {
+		text += ": " + res.Summary
+	}
+	if err := e.finish(ctx, run, st, Done, st.Actor, text, &res); err != nil {
+		log.Error("record success", zap.Error(err))
+	}
+}
+
+// remember keeps the value a step reports under its `remember` name. The
+// first attempt that reports one wins: a retry reads the state the failed
+// attempt left (replicas already 0), not the state before the incident.
+func (e *Engine) remember(ctx context.Context, runID string, step Step, res Result) error {
+	if step.Remember == "" || res.Remember == nil {
+		return nil
+	}
+	return e.updateRun(ctx, runID, func(r *Run) error {
+		if _, kept := r.Remembered[step.Remember]; !kept {
+			r.Remembered[step.Remember] = res.Remember
+		}
+		return nil
+	}, nil)
+}
+
+// invoke calls the action, retrying errors marked Retryable with backoff.
+func (e *Engine) invoke(ctx context.Context, run *Run, st *StepState, step Step, log *zap.Logger) (Result, error) {
+	action, ok := e.opts.Actions[step.Action]
+	if step.Action == ManualKind {
+		action, ok = manual{}, true
+	}
+	if !ok {
+		return Result{}, fmt.Errorf("no adapter is configured for %s", step.Action)
+	}
+	fresh, err := e.opts.Store.Run(ctx, run.ID)
+	if err != nil {
+		return Result{}, fmt.Errorf("reload run: %w", err)
+	}
+	steps, err := e.opts.Store.Steps(ctx, run.ID)
+	if err != nil {
+		return Result{}, fmt.Errorf("reload steps: %w", err)
+	}
+	params, err := e.render(fresh, step, steps)
+	if err != nil {
+		return Result{}, fmt.Errorf("render parameters: %w", err)
+	}
+	simulated := isSimulated(action)
+	req := Request{
+		RunID: run.ID, StepID: step.ID, Attempt: st.Attempt, Actor: st.Actor, Params: params,
+		Checkpoint: maps.Clone(st.Checkpoint),
+		Save: func(ctx context.Context, cp map[string]string) error {
+			st.Checkpoint = maps.Clone(cp)
+			st.Version++
+			if err := e.opts.Store.SwapStep(ctx, *st, nil); err != nil {
+				return fmt.Errorf("save checkpoint: %w", err)
+			}
+			return nil
+		},
+		Progress: func(ctx context.Context, text string, links ...Link) {
+			if simulated {
+				text = "SIMULATED: " + text
+			}
+			st.Progress = text
+			st.Links = mergeLinks(st.Links, links)
+			st.Version++
+			ev := &Event{RunID: run.ID, StepID: step.ID, Kind: EventStepProgress, Actor: "drbot", At: e.opts.Clock.Now(), Text: text, Links: links}
+			if err := e.swap(ctx, run, *st, ev); err != nil {
+				log.Warn("record progress", zap.Error(err))
+			}
+		},
+	}
+	backoff := e.opts.RetryBackoff
+	for attempt := 1; ; attempt++ {
+		res, err := action.Run(ctx, req)
+		if simulated {
+			res.Summary = "SIMULATED: " + res.Summary
+		}
+		if err == nil || !IsRetryable(err) || attempt >= e.opts.MaxAttempts {
+			return res, err
+		}
+		log.Info("retryable error", zap.Error(err), zap.Duration("backoff", backoff))
+		req.Progress(ctx, fmt.Sprintf("transient error, trying again in %s: %v", backoff, err))
+		select {
+		case <-ctx.Done():
+			return res, fmt.Errorf("%w (after: %v)", ctx.Err(), err)
+		case <-time.After(backoff):
+		}
+		backoff *= 2
+		req.Checkpoint = maps.Clone(st.Checkpoint)
+	}
+}
+
+// ManualKind is the action kind of a checklist item a person marks done.
+const ManualKind = "manual"
+
+// manual is the built-in action of manual steps: approving one means a
+// person did it, so there is nothing left to run.
+type manual struct{}
+
+func (manual) Run(_ context.Context, req Request) (Result, error) {
+	return Result{Summary: "marked done by " + req.Actor}, nil
+}
+
+func isSimulated(a Action) bool {
+	s, ok := a.(Simulator)
+	return ok && s.Simulated()
+}
+
+func mergeLinks(have, add []Link) []Link {
+	for _, l := range add {
+		if !slices.Contains(have, l) {
+			have = append(have, l)
+		}
+	}
+	return have
+}
+
+// finish records a step's end state.
+func (e *Engine) finish(ctx context.Context, run *Run, st StepState, to State, actor, text string, res *Result) error {
+	now := e.opts.Clock.Now()
+	kind := map[State]EventKind{Done: EventStepDone, Failed: EventStepFailed, Skipped: EventStepSkipped}[to]
+	st.State, st.Actor, st.EndedAt = to, actor, now
+	st.Version++
+	var links []Link
+	if res != nil {
+		st.Summary = res.Summary
+		st.Links = mergeLinks(st.Links, res.Links)
+		links = st.Links
+	}
+	if to == Failed {
+		st.Error = text
+	}
+	if to == Skipped && st.StartedAt.IsZero() {
+		st.StartedAt = now
+	}
+	if d := st.Duration(); d > 0 && to != Skipped {
+		text += " (" + HumanDuration(d) + ")"
+	}
+	return e.swap(ctx, run, st, &Event{RunID: run.ID, StepID: st.StepID, Kind: kind, Actor: actor, At: now, Text: text, Links: links})
+}
+
+// advance moves the run forward: steps whose `when` is false are skipped,
+// automatic steps run, and the next step waits for approval. When every step
+// is done or skipped the run is done.
+func (e *Engine) advance(ctx context.Context, runID string) error {
+	for {
+		run, rb, err := e.load(ctx, runID)
+		if err != nil {
+			return err
+		}
+		if run.State != RunActive {
+			return nil
+		}
+		steps, err := e.opts.Store.Steps(ctx, runID)
+		if err != nil {
+			return fmt.Errorf("steps of %s: %w", runID, err)
+		}
+		next := -1
+		for i, st := range steps {
+			if !st.State.Terminal() {
+				next = i
+				break
+			}
+		}
+		if next < 0 {
+			return e.complete(ctx, run, rb, steps)
+		}
+		st := steps[next]
+		if st.State != Pending {
+			return nil // awaiting a person, running, or failed
+		}
+		step, _ := rb.Step(st.StepID)
+		if step.When != "" {
+			ok, err := e.when(run, step, steps)
+			if err != nil {
+				return e.finish(ctx, run, st, Failed, "drbot", fmt.Sprintf("%q: condition: %v", step.Title, err), nil)
+			}
+			if !ok {
+				if err := e.finish(ctx, run, st, Skipped, "drbot", fmt.Sprintf("skipped %q: its condition does not hold (%s)", step.Title, step.When), nil); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		if step.Auto {
+			st.Version++
+			if err := e.claim(ctx, run, &st, step, "drbot"); err != nil {
+				if _, refused := IsRefusal(err); refused {
+					return nil // another process took it
+				}
+				return err
+			}
+			e.execute(ctx, run, st, step)
+			continue
+		}
+		st.State = AwaitingApproval
+		st.Version++
+		who := "an approver"
+		if step.Approvals > 1 {
+			who = fmt.Sprintf("%d different approvers", step.Approvals)
+		}
+		ev := &Event{RunID: runID, StepID: st.StepID, Kind: EventStepWaiting, Actor: "drbot", At: e.opts.Clock.Now(),
+			Text: fmt.Sprintf("step %d/%d %q is waiting for %s", next+1, len(steps), step.Title, who)}
+		if err := e.swap(ctx, run, st, ev); err != nil {
+			if _, refused := IsRefusal(err); refused {
+				return nil
+			}
+			return err
+		}
+		return nil
+	}
+}
+
+// complete closes a run whose steps are all done or skipped.
+func (e *Engine) complete(ctx context.Context, run *Run, rb *Runbook, steps []StepState) error {
+	now := e.opts.Clock.Now()
+	sum := Summarize(run, rb, steps, now)
+	err := e.updateRun(ctx, run.ID, func(r *Run) error {
+		if r.State != RunActive {
+			return Refusef("run %s is already %s", r.ID, r.State)
+		}
+		r.State, r.EndedAt = RunDone, now
+		return nil
+	}, &Event{RunID: run.ID, Kind: EventRunDone, Actor: "drbot", At: now, Text: sum.Line()})
+	if _, refused := IsRefusal(err); refused {
+		return nil
+	}
+	return err
+}
