@@ -633,3 +633,67 @@ func TestTwoApproversClickingTogether(t *testing.T) {
 		t.Errorf("restore dispatched %d times", restores)
 	}
 }
+
+// barrier re-attaches only when both runs are re-attaching at once.
+type barrier struct {
+	arrived chan struct{}
+	release chan struct{}
+}
+
+func (b *barrier) Run(ctx context.Context, req runbook.Request) (runbook.Result, error) {
+	if len(req.Checkpoint) == 0 {
+		if err := req.Save(ctx, map[string]string{"run_id": "1"}); err != nil {
+			return runbook.Result{}, err
+		}
+		<-ctx.Done() // the process dies while following
+		return runbook.Result{}, ctx.Err()
+	}
+	b.arrived <- struct{}{}
+	select {
+	case <-b.release:
+		return runbook.Result{Summary: "followed"}, nil
+	case <-time.After(5 * time.Second):
+		return runbook.Result{}, errors.New("the other run was never re-attached: runs resume one after another")
+	}
+}
+
+func TestResumeRunsIndependently(t *testing.T) {
+	act := &barrier{arrived: make(chan struct{}, 2), release: make(chan struct{})}
+	f := newFixture(t, func(o *runbook.Options) { o.Actions["kubernetes.scale"] = act })
+	ctx := context.Background()
+	var runs []string
+	for _, env := range []string{"staging", "production"} {
+		req := f.request(t, "scenario-2", map[string]string{"restore_time": "2026-11-26 09:00 UTC"})
+		req.Env = env
+		req.Config, _ = f.cfg.Scope("itt-mentor-services", env)
+		run, err := f.eng.Start(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs = append(runs, run.ID)
+		dying, die := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = f.eng.Approve(dying, run.ID, "scale-down", f.step(t, run.ID, "scale-down").Version, "U1")
+		}()
+		for f.step(t, run.ID, "scale-down").Checkpoint["run_id"] == "" {
+			time.Sleep(time.Millisecond)
+		}
+		die()
+		<-done
+	}
+	go func() {
+		<-act.arrived
+		<-act.arrived
+		close(act.release)
+	}()
+	if err := runbook.New(f.opts).Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range runs {
+		if st := f.step(t, id, "scale-down"); st.State != runbook.Done {
+			t.Errorf("run %s: scale-down is %s (%s)", id, st.State, st.Error)
+		}
+	}
+}

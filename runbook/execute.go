@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -20,12 +21,17 @@ func (e *Engine) Resume(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("resume: %w", err)
 	}
-	var errs []error
-	for _, run := range runs {
-		if err := e.ResumeRun(ctx, run.ID); err != nil {
-			errs = append(errs, fmt.Errorf("resume %s: %w", run.ID, err))
-		}
+	// Each run goes on by itself: one run's long step must not hold up another.
+	errs := make([]error, len(runs))
+	var wg sync.WaitGroup
+	for i, run := range runs {
+		wg.Go(func() {
+			if err := e.ResumeRun(ctx, run.ID); err != nil {
+				errs[i] = fmt.Errorf("resume %s: %w", run.ID, err)
+			}
+		})
 	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
 
