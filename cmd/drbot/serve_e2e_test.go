@@ -148,21 +148,22 @@ func restoreTime() string {
 	return time.Now().Add(-time.Hour).In(london).Format("2006-01-02 15:04") + " Europe/London"
 }
 
-// step is a step of scenario-2 as its message names it.
+// step is a step of a scenario as its message names it.
 type step struct {
-	n     int
+	n, of int
 	title string
 }
 
-func scenario2Steps(t *testing.T) map[string]step {
+func scenarioSteps(t *testing.T, scenario string) map[string]step {
 	t.Helper()
 	cat, err := runbook.Defaults()
 	if err != nil {
 		t.Fatal(err)
 	}
+	steps := cat[scenario].Steps
 	out := map[string]step{}
-	for i, s := range cat["scenario-2"].Steps {
-		out[s.ID] = step{n: i + 1, title: s.Title}
+	for i, s := range steps {
+		out[s.ID] = step{n: i + 1, of: len(steps), title: s.Title}
 	}
 	return out
 }
@@ -172,7 +173,7 @@ func scenario2Steps(t *testing.T) map[string]step {
 // "in progress…" while a click is handled).
 func (s *served) stepMessage(channel string, st step, state, extra string) slacktest.Message {
 	s.t.Helper()
-	prefix := fmt.Sprintf("Step %d/23 %s: %s", st.n, st.title, state)
+	prefix := fmt.Sprintf("Step %d/%d %s: %s", st.n, st.of, st.title, state)
 	m, err := s.slack.WaitMessage(s.ctx, channel, func(m slacktest.Message) bool {
 		return strings.Contains(m.Text, prefix) && strings.Contains(m.AllText(), extra) &&
 			(state != "awaiting approval" || len(m.Buttons()) > 0)
@@ -232,7 +233,7 @@ var runIDPattern = regexp.MustCompile(`dr-\d{8}-\d{4}-[0-9a-f]{4}`)
 // simulated.
 func TestServeScenario2EndToEnd(t *testing.T) {
 	s := startServe(t)
-	steps := scenario2Steps(t)
+	steps := scenarioSteps(t, "scenario-2")
 
 	text, ack := s.command(lead, general, `start scenario-2 service=itt-mentor-services env=staging comms=<@`+comms+`|comms> restore_time="`+restoreTime()+`"`)
 	if !strings.Contains(text, "Starting scenario-2") || ack.Latency > 3*time.Second {
@@ -391,6 +392,43 @@ func TestServeScenario2EndToEnd(t *testing.T) {
 	}
 }
 
+// TestServeScenario1EndToEnd drives scenario-1 (loss of the database
+// server) from /dr start through every button to the closing notice.
+func TestServeScenario1EndToEnd(t *testing.T) {
+	s := startServe(t)
+	steps := scenarioSteps(t, "scenario-1")
+	text, _ := s.command(lead, general, "start scenario-1 service=itt-mentor-services env=staging dr_test=true")
+	if !strings.Contains(text, "Starting scenario-1") {
+		t.Fatalf("ack %q", text)
+	}
+	ch, err := s.slack.WaitChannel(s.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.message(stakeChan, "DR incident: Loss of database server")
+	for _, id := range []string{"freeze-merges", "enable-maintenance", "maintenance-message", "deploy-branch", "deploy"} {
+		s.approve(ch.ID, steps[id], lead)
+	}
+	// wait-server and find-backup run by themselves; the restore needs two people.
+	restore := s.stepMessage(ch.ID, steps["restore"], "awaiting approval", "")
+	s.click(lead, restore, handlers.ActApprove)
+	restore = s.stepMessage(ch.ID, steps["restore"], "awaiting approval", "1 of 2")
+	s.click(platform1, restore, handlers.ActApprove)
+	s.stepMessage(ch.ID, steps["restore"], "done", "")
+	for _, id := range []string{"check-app", "confirm-data", "disable-maintenance", "unfreeze-merges", "retro", "incident-report", "follow-up-cards"} {
+		s.approve(ch.ID, steps[id], lead)
+	}
+	closing := s.message(ch.ID, "finished")
+	if !strings.Contains(closing.AllText(), "19 done, 0 skipped, 0 failed") {
+		t.Errorf("closing message: %s", closing.AllText())
+	}
+	s.message(stakeChan, "finished")
+	run, err := s.openStore().Run(s.ctx, runIDPattern.FindString(closing.Text))
+	if err != nil || run.State != runbook.RunDone {
+		t.Fatalf("run %v: %v", run, err)
+	}
+}
+
 // approve waits for a step's Approve (or Mark done) and clicks it, then waits
 // for the step to be done.
 func (s *served) approve(channel string, st step, user string) {
@@ -455,7 +493,7 @@ func TestServeRefusesBadCommandsInTheAck(t *testing.T) {
 // the timeline go on in the same messages.
 func TestServeResumesAfterRestart(t *testing.T) {
 	s := startServe(t)
-	steps := scenario2Steps(t)
+	steps := scenarioSteps(t, "scenario-2")
 	s.command(lead, general, `start scenario-2 service=itt-mentor-services env=staging restore_time="`+restoreTime()+`"`)
 	s.ephemeral(lead, "Started run dr-")
 	ch, err := s.slack.WaitChannel(s.ctx)
