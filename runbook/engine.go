@@ -67,7 +67,7 @@ func New(opts Options) *Engine {
 	if opts.NewID == nil {
 		opts.NewID = newRunID
 	}
-	return &Engine{opts: opts, log: opts.Logger, cancels: map[string]context.CancelFunc{}, parsed: map[string]*Runbook{}}
+	return &Engine{opts: opts, log: opts.Logger.Named("engine"), cancels: map[string]context.CancelFunc{}, parsed: map[string]*Runbook{}}
 }
 
 func newRunID(now time.Time) string {

@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/drbot-dev/drbot/adapters/sim"
 	"github.com/drbot-dev/drbot/config"
@@ -358,7 +360,11 @@ type onlyApprovers map[string]bool
 func (o onlyApprovers) MayAct(_ context.Context, actor string) (bool, error) { return o[actor], nil }
 
 func TestRefusalIsAudited(t *testing.T) {
-	f := newFixture(t, func(o *runbook.Options) { o.Authorizer = onlyApprovers{"U0BOSS": true} })
+	core, logs := observer.New(zap.WarnLevel)
+	f := newFixture(t, func(o *runbook.Options) {
+		o.Authorizer = onlyApprovers{"U0BOSS": true}
+		o.Logger = zap.New(core)
+	})
 	run := f.start(t)
 	st := f.step(t, run.ID, "scale-down")
 	err := f.eng.Approve(context.Background(), run.ID, "scale-down", st.Version, "U0INTERN")
@@ -372,6 +378,10 @@ func TestRefusalIsAudited(t *testing.T) {
 	}
 	if f.step(t, run.ID, "scale-down").State != runbook.AwaitingApproval {
 		t.Error("a refused click changed the step")
+	}
+	audit := logs.FilterMessage("refused").FilterField(zap.String("user_id", "U0INTERN")).FilterField(zap.String("step_id", "scale-down")).FilterField(zap.String("run_id", run.ID))
+	if audit.Len() != 1 || audit.All()[0].LoggerName != "engine" {
+		t.Errorf("audit log lines: %+v", logs.All())
 	}
 }
 
