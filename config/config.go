@@ -94,9 +94,13 @@ type Environment struct {
 	App         string   `yaml:"app"` // the deployment konduit connects through (default: the first)
 	Postgres    Postgres `yaml:"postgres"`
 	Backup      Backup   `yaml:"backup"`
-	TempURL     string   `yaml:"temp_url"`
+	TempURL     string   `yaml:"temp_url"` // always required: the fallback when the URL is not read from the maintenance run
 	HealthPath  string   `yaml:"health_path"`
 	Production  bool     `yaml:"production"`
+	// TempURLFromMaintenance makes the enable-maintenance step read the
+	// temporary URL from its workflow run's annotations (TempURLPattern);
+	// a URL read there wins over TempURL.
+	TempURLFromMaintenance bool `yaml:"temp_url_from_maintenance"`
 	// TFVarsFile and TFVarsSet are scenario 1's "keep deploying while in
 	// maintenance" change: the file and the keys to set on the DR branch.
 	TFVarsFile string         `yaml:"tfvars_file"`
@@ -115,6 +119,16 @@ type Backup struct {
 	Account   string `yaml:"account"`
 	Container string `yaml:"container"`
 }
+
+// TempURLPattern finds the temporary URL in a maintenance run's annotations
+// when an environment sets temp_url_from_maintenance. The workflow reports it
+// with `echo "::notice title=Temporary URL::https://…"`; temporary ingress
+// hosts end their first label in -temp (e.g.
+// https://claim-additional-payments-for-teaching-temp.test.teacherservices.cloud),
+// which keeps the live host, also printed by such workflows, out. Only the
+// scheme and host are taken, without a trailing dot or path, since http.check
+// appends its own path.
+const TempURLPattern = `https?://[A-Za-z0-9-]+-temp\.[A-Za-z0-9.-]*[A-Za-z0-9]`
 
 // WorkflowRoles are the workflows a service must configure.
 var WorkflowRoles = []string{"maintenance_enable", "maintenance_disable", "deploy", "backup", "restore", "ptr"}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -123,4 +124,58 @@ func mustTime(t *testing.T, s string) time.Time {
 		t.Fatal(err)
 	}
 	return v
+}
+
+func TestTempURLPatternInScope(t *testing.T) {
+	tests := []struct {
+		name    string
+		setting string // replaces the example's commented-out temp_url_from_maintenance line
+		want    string
+	}{
+		{name: "not set: nothing is read", setting: "", want: ""},
+		{name: "false", setting: "temp_url_from_maintenance: false", want: ""},
+		{name: "true", setting: "temp_url_from_maintenance: true", want: TempURLPattern},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			line := "# temp_url_from_maintenance: true"
+			if !strings.Contains(string(examples.Config), line) {
+				t.Fatalf("the example no longer has %q", line)
+			}
+			yaml := strings.Replace(string(examples.Config), line, tt.setting+" #", 1)
+			cfg, err := Parse("drbot.yaml", []byte(yaml), noEnv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			scope, err := cfg.Scope("itt-mentor-services", "staging")
+			if err != nil {
+				t.Fatal(err)
+			}
+			env := scope["env"].(map[string]any)
+			if got := env["temp_url_pattern"]; got != tt.want {
+				t.Errorf("env.temp_url_pattern = %#v, want %q", got, tt.want)
+			}
+			if env["temp_url"] != "https://track-and-pay-temp.test.teacherservices.cloud" {
+				t.Errorf("env.temp_url = %v, want the configured fallback", env["temp_url"])
+			}
+		})
+	}
+}
+
+func TestTempURLPatternFindsTheTemporaryHost(t *testing.T) {
+	re := regexp.MustCompile(TempURLPattern)
+	tests := []struct{ text, want string }{
+		{"https://claim-additional-payments-for-teaching-temp.test.teacherservices.cloud", "https://claim-additional-payments-for-teaching-temp.test.teacherservices.cloud"},
+		{"The app is served at https://track-and-pay-temp.teacherservices.cloud/healthcheck.", "https://track-and-pay-temp.teacherservices.cloud"},
+		{"Maintenance page on https://claim-additional-payments-for-teaching-test-web.test.teacherservices.cloud; app on https://claim-additional-payments-for-teaching-temp.test.teacherservices.cloud.", "https://claim-additional-payments-for-teaching-temp.test.teacherservices.cloud"},
+		{"http://app-temp.localhost:8080/", "http://app-temp.localhost"},
+		{"https://claim-additional-payments-for-teaching-test-web.test.teacherservices.cloud", ""},
+		{"https://templates.example.com and https://www.example-temp.com", ""}, // -temp must end the first label
+		{"Temporary URL", ""},
+	}
+	for _, tt := range tests {
+		if got := re.FindString(tt.text); got != tt.want {
+			t.Errorf("FindString(%q) = %q, want %q", tt.text, got, tt.want)
+		}
+	}
 }

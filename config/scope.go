@@ -39,12 +39,23 @@ func (c *Config) Scope(service, env string) (map[string]any, error) {
 			"namespace": e.Namespace, "deployments": deployments, "app": e.App, "kube_context": e.KubeContext,
 			"postgres": map[string]any{"resource_group": e.Postgres.ResourceGroup, "server": e.Postgres.Server, "ptr_server": e.Postgres.PTRServer},
 			"backup":   map[string]any{"account": e.Backup.Account, "container": e.Backup.Container},
-			"temp_url": e.TempURL, "health_path": e.HealthPath,
+			"temp_url": e.TempURL, "temp_url_pattern": tempURLPattern(e), "health_path": e.HealthPath,
 			"production": e.Production, "confirm_production": strconv.FormatBool(e.Production),
 			"tfvars_file": e.TFVarsFile, "tfvars_set": e.TFVarsSet,
 		},
 		"workflows": workflows,
 	}, nil
+}
+
+// tempURLPattern is the env.temp_url_pattern a runbook passes to the
+// enable-maintenance step as capture_url: TempURLPattern when the
+// environment reads the temporary URL from the maintenance run, else "",
+// which the step takes as "do not read it" (runbooks cannot omit a key).
+func tempURLPattern(e Environment) string {
+	if !e.TempURLFromMaintenance {
+		return ""
+	}
+	return TempURLPattern
 }
 
 // Environments lists service → environment names, sorted.

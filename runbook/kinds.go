@@ -45,10 +45,17 @@ var Kinds = map[string]Kind{
 		},
 	},
 	"github.workflow": {
-		Name: "github.workflow", Required: []string{"repo", "ref", "workflow"}, Optional: []string{"inputs"},
+		// capture_url is a regexp: after a successful run, its first match in
+		// the run's notice/warning annotations that is an http(s) URL is the
+		// temporary URL the step remembers. Empty means "do not read it".
+		Name: "github.workflow", Required: []string{"repo", "ref", "workflow"}, Optional: []string{"inputs", "capture_url"},
 		Describe: func(p Params) string {
-			return fmt.Sprintf("Dispatch workflow %s on %s@%s with inputs %s and follow the run to its conclusion",
+			s := fmt.Sprintf("Dispatch workflow %s on %s@%s with inputs %s and follow the run to its conclusion",
 				orUnset(p, "workflow", "?"), orUnset(p, "repo", "?"), orUnset(p, "ref", "?"), FormatInputs(p))
+			if re := p.StringOr("capture_url", ""); re != "" {
+				s += fmt.Sprintf(", then read the temporary URL from its annotations (first match of %s)", re)
+			}
+			return s
 		},
 	},
 	"github.branch_with_change": {

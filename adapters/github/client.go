@@ -1,7 +1,8 @@
 // Package github runs drbot's GitHub steps through the REST API: it freezes
 // and unfreezes merges by changing only the required review count of a branch
 // protection, dispatches workflows and follows the runs they start to their
-// conclusion, and commits a JSON configuration change on a new branch. It
+// conclusion (reading a temporary URL from a run's annotations when asked),
+// and commits a JSON configuration change on a new branch. It
 // works against github.com and GitHub Enterprise Server alike, authenticated
 // by a token or as a GitHub App installation.
 package github

@@ -51,29 +51,35 @@ func (a *WorkflowAction) conclude(ctx context.Context, w workflowCall, run *gh.W
 	log.Info("workflow run completed", zap.String("conclusion", conclusion))
 	switch conclusion {
 	case "success":
-		ran, err := a.someJobRan(ctx, w, run.GetID())
+		jobs, err := a.jobs(ctx, w, run.GetID())
 		if err != nil {
 			return runbook.Result{}, err
 		}
-		if !ran {
+		if !someJobRan(jobs) {
 			return runbook.Result{}, fmt.Errorf("%s: all jobs were skipped (e.g. an unconfirmed production run): %s", name, link.URL)
 		}
 		summary := fmt.Sprintf("workflow %s run #%d succeeded", w.file, run.GetRunNumber())
 		if d := runDuration(run); d > 0 {
 			summary += " in " + d.String()
 		}
-		return runbook.Result{Summary: summary, Links: []runbook.Link{link}}, nil
+		res := runbook.Result{Summary: summary, Links: []runbook.Link{link}}
+		if w.capture != nil {
+			if err := a.captureURL(ctx, w, jobs, &res, log); err != nil {
+				return runbook.Result{}, err
+			}
+		}
+		return res, nil
 	case "skipped":
 		return runbook.Result{}, fmt.Errorf("%s: all jobs were skipped (e.g. an unconfirmed production run): %s", name, link.URL)
 	}
 	return runbook.Result{}, fmt.Errorf("%s concluded %q: %s", name, conclusion, link.URL)
 }
 
-// someJobRan reports whether any job of the run's latest attempt did not end
-// skipped. A workflow whose jobs are all guarded by a condition (such as a
-// confirmation input) succeeds without doing anything.
-func (a *WorkflowAction) someJobRan(ctx context.Context, w workflowCall, id int64) (bool, error) {
+// jobs lists the jobs of the run's latest attempt, every page: the
+// all-skipped check and the temporary URL's annotations share one listing.
+func (a *WorkflowAction) jobs(ctx context.Context, w workflowCall, id int64) ([]*gh.WorkflowJob, error) {
 	opts := &gh.ListWorkflowJobsOptions{Filter: "latest", ListOptions: gh.ListOptions{PerPage: 100}}
+	var all []*gh.WorkflowJob
 	for {
 		var (
 			jobs *gh.Jobs
@@ -84,18 +90,26 @@ func (a *WorkflowAction) someJobRan(ctx context.Context, w workflowCall, id int6
 			return err
 		})
 		if err != nil {
-			return false, fmt.Errorf("list jobs of workflow run %d of %s: %w", id, w, err)
+			return nil, fmt.Errorf("list jobs of workflow run %d of %s: %w", id, w, err)
 		}
-		for _, j := range jobs.Jobs {
-			if j.GetConclusion() != "skipped" {
-				return true, nil
-			}
-		}
+		all = append(all, jobs.Jobs...)
 		if resp.NextPage == 0 {
-			return false, nil
+			return all, nil
 		}
 		opts.Page = resp.NextPage
 	}
+}
+
+// someJobRan reports whether any job did not end skipped. A workflow whose
+// jobs are all guarded by a condition (such as a confirmation input)
+// succeeds without doing anything.
+func someJobRan(jobs []*gh.WorkflowJob) bool {
+	for _, j := range jobs {
+		if j.GetConclusion() != "skipped" {
+			return true
+		}
+	}
+	return false
 }
 
 // runPoller reads one run with conditional requests: it keeps the ETag of

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -46,6 +47,9 @@ type workflowCall struct {
 	file        string // workflow file name, e.g. backup-db.yml
 	ref         string
 	inputs      map[string]string
+	// capture, when set (parameter capture_url), is matched against the
+	// annotations of a successful run to read the temporary URL it reports.
+	capture *regexp.Regexp
 }
 
 // String names the call in errors: "file on owner/repo@ref".
@@ -73,11 +77,17 @@ func parseWorkflowCall(p runbook.Params) (workflowCall, error) {
 	if w.inputs, err = p.StringMap("inputs"); err != nil {
 		return w, err
 	}
+	if w.capture, err = parseCapture(p); err != nil {
+		return w, err
+	}
 	return w, nil
 }
 
 // Run dispatches the workflow, or re-attaches to the run an earlier process
-// dispatched, and follows the run until it completes.
+// dispatched, and follows the run until it completes. With capture_url set it
+// then reads the temporary URL from the run's annotations (see capture.go).
+// Parameters are checked first: a bad one fails the step before anything is
+// dispatched.
 func (a *WorkflowAction) Run(ctx context.Context, req runbook.Request) (runbook.Result, error) {
 	w, err := parseWorkflowCall(req.Params)
 	if err != nil {

@@ -18,7 +18,8 @@ import (
 type Workflow struct {
 	// Conclusion of its runs; "" means "success".
 	Conclusion string
-	// Jobs of its runs; nil means one job "run" with the run's conclusion.
+	// Jobs of its runs (at most 100); nil means one job "run" with the
+	// run's conclusion.
 	Jobs []Job
 	// QueuedPolls and InProgressPolls are how many reads of a run (GET
 	// .../actions/runs/{id}, 304s included) answer queued, then in
@@ -33,10 +34,22 @@ type Workflow struct {
 	ListDelay int
 }
 
-// Job is one job of a run.
+// Job is one job of a run. Its id is also the id of its check run, as on
+// GitHub, and its check_run_url points there.
 type Job struct {
 	Name       string
 	Conclusion string // e.g. success, failure, skipped
+	// Annotations are what the job's steps reported with workflow commands
+	// (echo "::notice title=Temporary URL::https://…"), served by GET
+	// .../check-runs/{id}/annotations once the run has started.
+	Annotations []Annotation
+}
+
+// Annotation is one check-run annotation of a job.
+type Annotation struct {
+	Level   string // notice, warning or failure; "" means notice
+	Title   string
+	Message string
 }
 
 // Dispatch is a workflow dispatch the server accepted.
@@ -298,19 +311,69 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.advance(run, false)
-	jobs := run.wf.Jobs
-	if jobs == nil {
-		jobs = []Job{{Name: "run", Conclusion: run.conclusion}}
-	}
+	jobs := run.jobs()
 	out := make([]map[string]any, 0, len(jobs))
 	for i, j := range jobs {
-		job := map[string]any{"id": run.id*100 + int64(i), "run_id": run.id, "name": j.Name, "status": run.status, "conclusion": nil}
+		id := jobID(run, i)
+		job := map[string]any{
+			"id": id, "run_id": run.id, "name": j.Name, "status": run.status, "conclusion": nil,
+			"check_run_url": fmt.Sprintf("%srepos/%s/check-runs/%d", s.URL(), run.repo, id),
+		}
 		if run.status == "completed" {
 			job["conclusion"] = j.Conclusion
 		}
 		out = append(out, job)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"total_count": len(out), "jobs": out})
+}
+
+// jobs returns the run's jobs: its workflow's, or one job "run" with the
+// run's conclusion.
+func (r *run) jobs() []Job {
+	if r.wf.Jobs == nil {
+		return []Job{{Name: "run", Conclusion: r.conclusion}}
+	}
+	return r.wf.Jobs
+}
+
+// maxJobs bounds the jobs of a run, so that a job id (the run id times
+// maxJobs plus the job's index) names both.
+const maxJobs = 100
+
+// jobID is the id of the run's i-th job and of its check run.
+func jobID(r *run, i int) int64 { return r.id*maxJobs + int64(i) }
+
+// listAnnotations serves a check run's annotations: those of the job with
+// that id, once its run has started. Annotations come in the order the job
+// reported them, all on one page.
+func (s *Server) listAnnotations(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	run, ok := s.runs[id/maxJobs]
+	if !ok || run.repo != repoName(r) || int(id%maxJobs) >= len(run.jobs()) {
+		writeJSON(w, http.StatusNotFound, msg("Not Found"))
+		return
+	}
+	s.advance(run, false)
+	out := []map[string]any{}
+	if run.status != "queued" {
+		for _, a := range run.jobs()[id%maxJobs].Annotations {
+			level := a.Level
+			if level == "" {
+				level = "notice"
+			}
+			var title any
+			if a.Title != "" {
+				title = a.Title
+			}
+			out = append(out, map[string]any{
+				"path": ".github", "start_line": 1, "end_line": 1, "start_column": nil, "end_column": nil,
+				"annotation_level": level, "title": title, "message": a.Message, "raw_details": nil,
+			})
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // listRuns serves a workflow's runs, newest first, filtered by event, branch,

@@ -1,10 +1,10 @@
 // Package githubtest is a fake GitHub REST API for tests, at the wire level:
 // an httptest server with state — branch protection review counts, workflow
-// runs that advance from queued to completed, refs, commits and files — that
-// speaks the endpoints drbot's GitHub adapter uses. It mounts the API under
-// /api/v3/ as GitHub Enterprise Server does, so a client that builds absolute
-// paths misses it; such requests fail the test. Every request is recorded
-// for assertions.
+// runs that advance from queued to completed, their jobs' check-run
+// annotations, refs, commits and files — that speaks the endpoints drbot's
+// GitHub adapter uses. It mounts the API under /api/v3/ as GitHub Enterprise
+// Server does, so a client that builds absolute paths misses it; such
+// requests fail the test. Every request is recorded for assertions.
 package githubtest
 
 import (
@@ -348,6 +348,7 @@ func (s *Server) routes() {
 	m.HandleFunc(p("GET", "/repos/{owner}/{repo}/actions/workflows/{file}/runs"), s.listRuns)
 	m.HandleFunc(p("GET", "/repos/{owner}/{repo}/actions/runs/{id}"), s.getRun)
 	m.HandleFunc(p("GET", "/repos/{owner}/{repo}/actions/runs/{id}/jobs"), s.listJobs)
+	m.HandleFunc(p("GET", "/repos/{owner}/{repo}/check-runs/{id}/annotations"), s.listAnnotations)
 	m.HandleFunc(p("GET", "/repos/{owner}/{repo}/git/ref/{ref...}"), s.getRef)
 	m.HandleFunc(p("POST", "/repos/{owner}/{repo}/git/refs"), s.createRef)
 	m.HandleFunc(p("GET", "/repos/{owner}/{repo}/git/commits/{sha}"), s.getCommit)
