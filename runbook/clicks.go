@@ -169,8 +169,12 @@ func (e *Engine) actionable(ctx context.Context, runID, stepID string, version i
 	if err != nil {
 		return nil, StepState{}, Step{}, err
 	}
-	if !slices.Contains(want, st.State) || (version != 0 && st.Version != version) {
+	if !slices.Contains(want, st.State) {
 		return nil, StepState{}, Step{}, &Refusal{Text: staleText(step, st)}
+	}
+	if version != 0 && st.Version != version {
+		// The step moved on since the click's message: a lost race.
+		return nil, StepState{}, Step{}, &Refusal{Text: staleText(step, st), Err: ErrConflict}
 	}
 	return run, st, step, nil
 }

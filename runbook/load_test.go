@@ -119,6 +119,19 @@ steps:
 	}
 }
 
+func TestLoadAcceptsTemplateBuiltins(t *testing.T) {
+	yaml := "id: demo\ntitle: Demo\nsteps:\n  - id: a\n    title: A\n    action: manual\n" +
+		"    when: '{{ and (eq .env.name \"production\") (not .inputs.dr_test) }}'\n" +
+		"    with: {instructions: '{{ index .remember \"x\" }} {{ len .env.deployments }}'}\n" +
+		"inputs:\n  - {name: dr_test, type: bool}\n"
+	if _, err := Load("demo.yaml", []byte(yaml)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load("demo.yaml", []byte(strings.Replace(yaml, "eq .env.name", "equals .env.name", 1))); err == nil || !strings.Contains(err.Error(), `function "equals" not defined`) {
+		t.Errorf("unknown function: %v", err)
+	}
+}
+
 func TestDefaultsLoad(t *testing.T) {
 	cat, err := Defaults()
 	if err != nil {

@@ -183,10 +183,22 @@ func lookup(data map[string]any, path []string) (any, error) {
 	return cur, nil
 }
 
+// builtins are text/template's own functions (and, eq, index, …). The
+// parser only knows the functions it is given (with non-nil values), so
+// validation names them too.
+var builtins = func() map[string]any {
+	m := map[string]any{}
+	for _, name := range []string{"and", "call", "html", "index", "slice", "js", "len", "not", "or",
+		"print", "printf", "println", "urlquery", "eq", "ge", "gt", "le", "lt", "ne"} {
+		m[name] = true
+	}
+	return m
+}()
+
 // templateRefs returns the field paths a template string refers to, e.g.
 // [["inputs","restore_time"]]. Parse errors are returned as is.
 func templateRefs(src string) ([][]string, error) {
-	trees, err := parse.Parse("t", src, "{{", "}}", funcs(nil))
+	trees, err := parse.Parse("t", src, "{{", "}}", funcs(nil), builtins)
 	if err != nil {
 		return nil, cleanTemplateError(err)
 	}

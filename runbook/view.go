@@ -9,17 +9,18 @@ import (
 )
 
 // data is what a step's templates see: the run's vars, what earlier steps
-// remembered (or, for a plan, a placeholder naming the step that will) and
-// the step's own vars.
-func data(run *Run, rb *Runbook, placeholders bool) map[string]any {
+// remembered (or, for display, a placeholder naming the step that will, as
+// long as it has not ended) and the step's own vars.
+func data(run *Run, rb *Runbook, placeholders bool, steps []StepState) map[string]any {
 	d := maps.Clone(run.Vars)
 	remembered := maps.Clone(run.Remembered)
 	if remembered == nil {
 		remembered = map[string]any{}
 	}
 	if placeholders {
-		for _, s := range rb.Steps {
-			if _, ok := remembered[s.Remember]; s.Remember != "" && !ok {
+		for i, s := range rb.Steps {
+			ended := i < len(steps) && steps[i].State.Terminal()
+			if _, ok := remembered[s.Remember]; s.Remember != "" && !ok && !ended {
 				remembered[s.Remember] = fmt.Sprintf("<%s, remembered by step %s>", s.Remember, s.ID)
 			}
 		}
@@ -69,13 +70,13 @@ func (e *Engine) render(run *Run, step Step, steps []StepState) (Params, error) 
 	if err != nil {
 		return nil, err
 	}
-	return renderStep(data(run, rb, false), step, steps)
+	return renderStep(data(run, rb, false, steps), step, steps)
 }
 
 // RenderPlan renders every step of run for display (plans, step messages):
 // values a later step will remember show as placeholders.
 func RenderPlan(rb *Runbook, run *Run, steps []StepState) ([]Params, error) {
-	d := data(run, rb, true)
+	d := data(run, rb, true, steps)
 	out := make([]Params, len(rb.Steps))
 	var problems []string
 	for i, s := range rb.Steps {
@@ -98,7 +99,7 @@ func (e *Engine) when(run *Run, step Step, steps []StepState) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	r := renderer{data: data(run, rb, false), done: doneFunc(steps)}
+	r := renderer{data: data(run, rb, false, steps), done: doneFunc(steps)}
 	s, err := r.text(step.When)
 	if err != nil {
 		return false, err
