@@ -278,13 +278,7 @@ func TestClicks(t *testing.T) {
 	if len(done.Buttons()) != 0 || !strings.Contains(done.AllText(), "✅ done · approved by") {
 		t.Errorf("done message %q has buttons %v", done.AllText(), done.Buttons())
 	}
-	scaled := 0
-	for _, c := range h.sim.Calls() {
-		if c.StepID == "scale-down" {
-			scaled++
-		}
-	}
-	if scaled != 1 {
+	if scaled := h.sim.Count(sim.Call{StepID: "scale-down"}); scaled != 1 {
 		t.Errorf("scale-down ran %d times", scaled)
 	}
 	if _, err := h.slack.WaitMessage(h.ctx, ch.ID, func(slacktest.Message) bool {

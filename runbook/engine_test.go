@@ -319,13 +319,7 @@ func TestDoubleClickRunsOnce(t *testing.T) {
 	if ok.Load() != 1 || refused.Load() != 7 {
 		t.Errorf("%d approvals ran, %d refused; want 1 and 7", ok.Load(), refused.Load())
 	}
-	scales := 0
-	for _, c := range f.sim.Calls() {
-		if c.Kind == "kubernetes.scale" {
-			scales++
-		}
-	}
-	if scales != 1 {
+	if scales := f.sim.Count(sim.Call{Kind: "kubernetes.scale"}); scales != 1 {
 		t.Errorf("scale ran %d times", scales)
 	}
 }
@@ -633,13 +627,7 @@ func TestTwoApproversClickingTogether(t *testing.T) {
 	if st := f.step(t, run.ID, "restore-live"); st.State != runbook.Done || len(st.Approvers) != 2 {
 		t.Fatalf("restore-live is %s with approvers %v", st.State, st.Approvers)
 	}
-	restores := 0
-	for _, c := range f.sim.Calls() {
-		if c.Kind == "github.workflow" && c.Params["workflow"] == "postgres-restore.yml" {
-			restores++
-		}
-	}
-	if restores != 1 {
+	if restores := f.sim.Count(sim.Call{StepID: "restore-live", What: "dispatch"}); restores != 1 {
 		t.Errorf("restore dispatched %d times", restores)
 	}
 }

@@ -73,6 +73,18 @@ func (s *Sim) Calls() []Call {
 	return slices.Clone(s.calls)
 }
 
+// Count returns how many recorded calls match: a zero field of want matches
+// anything (e.g. Call{Kind: "kubernetes.scale"} or Call{StepID: "ptr"}).
+func (s *Sim) Count(want Call) int {
+	n := 0
+	for _, c := range s.Calls() {
+		if (want.Kind == "" || c.Kind == want.Kind) && (want.StepID == "" || c.StepID == want.StepID) && (want.What == "" || c.What == want.What) {
+			n++
+		}
+	}
+	return n
+}
+
 // Replicas returns a deployment's simulated replica count.
 func (s *Sim) Replicas(namespace, name string) int {
 	s.mu.Lock()
