@@ -9,6 +9,7 @@ import (
 
 	"k8s.io/client-go/rest"
 
+	"github.com/drbot-dev/drbot/adapters/kube/kubetest"
 	"github.com/drbot-dev/drbot/runbook"
 )
 
@@ -85,9 +86,9 @@ func TestNewForConfigDefaults(t *testing.T) {
 }
 
 func TestListDeployments(t *testing.T) {
-	half := deployment(ns, "web", 2)
+	half := kubetest.Deployment(ns, "web", 2)
 	half.Status.ReadyReplicas = 1
-	cs := newFakeClientset(t, deployment(ns, "worker", 1), half, deployment("other", "web", 5))
+	cs := newFakeClientset(t, kubetest.Deployment(ns, "worker", 1), half, kubetest.Deployment("other", "web", 5))
 
 	got, err := newTestClient(t, cs, nil).ListDeployments(context.Background(), ns)
 

@@ -4,11 +4,9 @@ import (
 	"context"
 	"sync"
 	"testing"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
@@ -17,27 +15,6 @@ import (
 
 	"github.com/drbot-dev/drbot/runbook"
 )
-
-// deployment returns a valid deployment (the real API server checks the
-// selector and template) whose status is settled at replicas.
-func deployment(ns, name string, replicas int32) *appsv1.Deployment {
-	labels := map[string]string{"app": name}
-	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Generation: 1},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: &replicas,
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.invalid/app:1"}}},
-			},
-		},
-		Status: appsv1.DeploymentStatus{
-			ObservedGeneration: 1, Replicas: replicas, UpdatedReplicas: replicas,
-			ReadyReplicas: replicas, AvailableReplicas: replicas,
-		},
-	}
-}
 
 var deploymentsGVR = appsv1.SchemeGroupVersion.WithResource("deployments")
 
@@ -92,57 +69,6 @@ func scaleOf(d *appsv1.Deployment) *autoscalingv1.Scale {
 		Spec:       autoscalingv1.ScaleSpec{Replicas: desired(d)},
 		Status:     autoscalingv1.ScaleStatus{Replicas: d.Status.Replicas},
 	}
-}
-
-// playController stands in for the deployment controller, which neither the
-// fake clientset nor the test API server runs: every tick it moves each
-// deployment in ns one replica towards its spec and marks the spec observed.
-// It stops when the test ends.
-func playController(t *testing.T, cs kubernetes.Interface, ns string, tick time.Duration) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		ticker := time.NewTicker(tick)
-		defer ticker.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-ticker.C:
-			}
-			list, err := cs.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
-			if err != nil {
-				continue
-			}
-			for i := range list.Items {
-				reconcileOneStep(ctx, cs, &list.Items[i])
-			}
-		}
-	})
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-	})
-}
-
-func reconcileOneStep(ctx context.Context, cs kubernetes.Interface, d *appsv1.Deployment) {
-	want, st := desired(d), d.Status
-	if st.ObservedGeneration >= d.Generation && st.Replicas == want && st.ReadyReplicas == want && st.UpdatedReplicas == want {
-		return
-	}
-	n := st.Replicas
-	switch {
-	case n < want:
-		n++
-	case n > want:
-		n--
-	}
-	d.Status = appsv1.DeploymentStatus{
-		ObservedGeneration: d.Generation, Replicas: n, UpdatedReplicas: n, ReadyReplicas: n, AvailableReplicas: n,
-	}
-	// A conflict with drbot's own update is simply tried again next tick.
-	_, _ = cs.AppsV1().Deployments(d.Namespace).UpdateStatus(ctx, d, metav1.UpdateOptions{})
 }
 
 // recorder collects what an action saves and reports, safely across the

@@ -3,7 +3,6 @@ package kube
 import (
 	"context"
 	"maps"
-	"os"
 	"testing"
 	"time"
 
@@ -13,20 +12,12 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
-	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/drbot-dev/drbot/adapters/kube/kubetest"
 	"github.com/drbot-dev/drbot/runbook"
-)
-
-// The kubeconfigs scripts/kube-test-env.sh writes for its API server: one in
-// group system:masters, one for a user without any RBAC.
-const (
-	envKubeconfig        = "DRBOT_TEST_KUBECONFIG"
-	envKubeconfigLimited = "DRBOT_TEST_KUBECONFIG_LIMITED"
 )
 
 // testNamespace is a fresh namespace on the real API server, with an admin
@@ -37,45 +28,11 @@ type testNamespace struct {
 }
 
 // newTestNamespace skips the test unless scripts/kube-test-env.sh's API
-// server is there, and creates a namespace that is deleted after the test
-// (without a controller-manager it stays Terminating, which is harmless).
+// server is there, and creates a namespace that is deleted after the test.
 func newTestNamespace(t *testing.T) *testNamespace {
 	t.Helper()
-	path := os.Getenv(envKubeconfig)
-	if path == "" {
-		t.Skip("DRBOT_TEST_KUBECONFIG not set; run scripts/kube-test-env.sh")
-	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", path)
-	if err != nil {
-		t.Fatalf("load %s: %v", path, err)
-	}
-	cfg.QPS, cfg.Burst = 200, 400 // the controller stand-in polls often
-	admin, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatalf("admin client: %v", err)
-	}
-	ctx := context.Background()
-	n, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "drbot-it-"}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("create namespace: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := admin.CoreV1().Namespaces().Delete(context.Background(), n.Name, metav1.DeleteOptions{}); err != nil {
-			t.Logf("delete namespace %s: %v", n.Name, err)
-		}
-	})
-	return &testNamespace{name: n.Name, admin: admin}
-}
-
-// deploy creates deployments with the given replicas; the controller
-// stand-in brings their status along.
-func (tn *testNamespace) deploy(t *testing.T, replicas map[string]int32) {
-	t.Helper()
-	for _, name := range runbook.SortedKeys(replicas) {
-		if _, err := tn.admin.AppsV1().Deployments(tn.name).Create(context.Background(), deployment(tn.name, name, replicas[name]), metav1.CreateOptions{}); err != nil {
-			t.Fatalf("create deployment %s/%s: %v", tn.name, name, err)
-		}
-	}
+	admin := kubetest.Clientset(t, kubetest.AdminKubeconfig(t))
+	return &testNamespace{name: kubetest.Namespace(t, admin, "drbot-it-"), admin: admin}
 }
 
 // client returns drbot's Client built from a kubeconfig, as in production.
@@ -96,11 +53,7 @@ func (tn *testNamespace) client(t *testing.T, kubeconfig string, log *zap.Logger
 func (tn *testNamespace) grantReadOnly(t *testing.T, limitedConfig string) {
 	t.Helper()
 	ctx := context.Background()
-	cfg, err := clientcmd.BuildConfigFromFlags("", limitedConfig)
-	if err != nil {
-		t.Fatalf("load %s: %v", limitedConfig, err)
-	}
-	limited := kubernetes.NewForConfigOrDie(cfg)
+	limited := kubetest.Clientset(t, limitedConfig)
 	who, err := limited.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("who is the limited user: %v", err)
@@ -147,9 +100,10 @@ func run(t *testing.T, c *Client, rec *recorder, params runbook.Params) (runbook
 
 func TestIntegrationScaleDownAndRestore(t *testing.T) {
 	tn := newTestNamespace(t)
-	tn.deploy(t, map[string]int32{"web": 2, "worker": 1})
-	playController(t, tn.admin, tn.name, 20*time.Millisecond)
-	c := tn.client(t, os.Getenv(envKubeconfig), nil)
+	kubetest.Deploy(t, tn.admin, tn.name, "web", 2)
+	kubetest.Deploy(t, tn.admin, tn.name, "worker", 1)
+	kubetest.PlayController(t, tn.admin, tn.name, kubetest.OneReplicaEvery(20*time.Millisecond))
+	c := tn.client(t, kubetest.AdminKubeconfig(t), nil)
 
 	down := &recorder{}
 	res, err := run(t, c, down, runbook.Params{"namespace": tn.name, "deployments": []any{"web", "worker"}, "replicas": 0})
@@ -190,9 +144,9 @@ func TestIntegrationScaleDownAndRestore(t *testing.T) {
 // controller runs, so that change is the only other write.
 func TestIntegrationConflictRetried(t *testing.T) {
 	tn := newTestNamespace(t)
-	tn.deploy(t, map[string]int32{"web": 2})
+	kubetest.Deploy(t, tn.admin, tn.name, "web", 2)
 	core, logs := observer.New(zapcore.InfoLevel)
-	c := tn.client(t, os.Getenv(envKubeconfig), zap.New(core))
+	c := tn.client(t, kubetest.AdminKubeconfig(t), zap.New(core))
 
 	rec := &recorder{onSave: func() {
 		deployments := tn.admin.AppsV1().Deployments(tn.name)
@@ -247,13 +201,10 @@ func TestIntegrationRefusals(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tn := newTestNamespace(t)
-			tn.deploy(t, map[string]int32{"web": 2})
-			kubeconfig := os.Getenv(envKubeconfig)
+			kubetest.Deploy(t, tn.admin, tn.name, "web", 2)
+			kubeconfig := kubetest.AdminKubeconfig(t)
 			if tt.limited {
-				kubeconfig = os.Getenv(envKubeconfigLimited)
-				if kubeconfig == "" {
-					t.Skip("DRBOT_TEST_KUBECONFIG_LIMITED not set; run scripts/kube-test-env.sh")
-				}
+				kubeconfig = kubetest.LimitedKubeconfig(t)
 				tn.grantReadOnly(t, kubeconfig)
 			}
 

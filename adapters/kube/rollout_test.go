@@ -7,13 +7,15 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/drbot-dev/drbot/adapters/kube/kubetest"
 )
 
 func TestRolloutState(t *testing.T) {
 	// status builds a deployment with spec replicas, generation 2 and the
 	// given status counts.
 	status := func(spec int32, observed int64, replicas, updated, ready int32) *appsv1.Deployment {
-		d := deployment(ns, "web", spec)
+		d := kubetest.Deployment(ns, "web", spec)
 		d.Generation = 2
 		d.Status = appsv1.DeploymentStatus{ObservedGeneration: observed, Replicas: replicas, UpdatedReplicas: updated, ReadyReplicas: ready}
 		return d

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/drbot-dev/drbot/adapters/kube/kubetest"
 	"github.com/drbot-dev/drbot/runbook"
 )
 
@@ -238,7 +239,7 @@ func TestScaleAction(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var deps []*appsv1.Deployment
 			for _, name := range runbook.SortedKeys(tt.start) {
-				deps = append(deps, deployment(ns, name, tt.start[name]))
+				deps = append(deps, kubetest.Deployment(ns, name, tt.start[name]))
 			}
 			cs := newFakeClientset(t, deps...)
 			var updates *int
@@ -246,7 +247,7 @@ func TestScaleAction(t *testing.T) {
 				updates = tt.react(cs)
 			}
 			if !tt.noWait {
-				playController(t, cs, ns, 2*time.Millisecond)
+				kubetest.PlayController(t, cs, ns, kubetest.OneReplicaEvery(2*time.Millisecond))
 			}
 			rec := &recorder{}
 
@@ -284,8 +285,8 @@ func TestScaleAction(t *testing.T) {
 // TestScaleSavesBeforeScaling checks the checkpoint is written before the
 // first change, which is what makes a re-attach return the original counts.
 func TestScaleSavesBeforeScaling(t *testing.T) {
-	cs := newFakeClientset(t, deployment(ns, "web", 2))
-	playController(t, cs, ns, 2*time.Millisecond)
+	cs := newFakeClientset(t, kubetest.Deployment(ns, "web", 2))
+	kubetest.PlayController(t, cs, ns, kubetest.OneReplicaEvery(2*time.Millisecond))
 	rec := &recorder{}
 	rec.onSave = func() {
 		for _, a := range cs.Actions() {
@@ -304,8 +305,8 @@ func TestScaleSavesBeforeScaling(t *testing.T) {
 }
 
 func TestScaleReportsProgressAndLogs(t *testing.T) {
-	cs := newFakeClientset(t, deployment(ns, "web", 0), deployment(ns, "worker", 0))
-	playController(t, cs, ns, 2*time.Millisecond)
+	cs := newFakeClientset(t, kubetest.Deployment(ns, "web", 0), kubetest.Deployment(ns, "worker", 0))
+	kubetest.PlayController(t, cs, ns, kubetest.OneReplicaEvery(2*time.Millisecond))
 	core, logs := observer.New(zapcore.InfoLevel)
 	rec := &recorder{}
 	req := rec.request(runbook.Params{"namespace": ns, "replicas": map[string]int{"web": 3, "worker": 1}}, nil)
@@ -355,7 +356,7 @@ func TestScaleWaitFails(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cs := newFakeClientset(t, deployment(ns, "web", 2)) // no controller: nothing ever moves
+			cs := newFakeClientset(t, kubetest.Deployment(ns, "web", 2)) // no controller: nothing ever moves
 			c := NewForClientset(cs, Options{Logger: zaptest.NewLogger(t), PollInterval: 5 * time.Millisecond, RolloutTimeout: 50 * time.Millisecond})
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()

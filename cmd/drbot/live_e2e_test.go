@@ -16,17 +16,13 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
-	typedappsv1 "k8s.io/client-go/kubernetes/typed/apps/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/drbot-dev/drbot/adapters/github/githubtest"
+	"github.com/drbot-dev/drbot/adapters/kube/kubetest"
 	"github.com/drbot-dev/drbot/runbook"
 	"github.com/drbot-dev/drbot/store"
 )
@@ -71,16 +67,16 @@ func TestLiveScenario2OnFakes(t *testing.T) {
 		mu      sync.Mutex
 		changes []scaleChange
 	)
-	playDeploymentController(t, cluster.admin, cluster.namespace, func(name string, replicas int32) {
+	kubetest.PlayController(t, cluster.admin, cluster.namespace, kubetest.ObserveReplicas(func(name string, replicas int32) {
 		approvals, _ := gh.ReviewCount(liveRepo, "main")
 		change := scaleChange{Deployment: name, Replicas: replicas, Dispatches: len(gh.Dispatches()), Approvals: approvals}
 		mu.Lock()
 		defer mu.Unlock()
 		changes = append(changes, change)
-	})
+	}))
 	const web, worker = "itt-mentor-services-staging", "itt-mentor-services-staging-worker"
-	cluster.deploy(t, web, 2)
-	cluster.deploy(t, worker, 1)
+	kubetest.Deploy(t, cluster.admin, cluster.namespace, web, 2)
+	kubetest.Deploy(t, cluster.admin, cluster.namespace, worker, 1)
 
 	var (
 		hitsMu sync.Mutex
@@ -316,19 +312,8 @@ type liveCluster struct {
 // that ignored the environment's kube_context would fail.
 func newLiveCluster(t *testing.T) *liveCluster {
 	t.Helper()
-	adminPath := os.Getenv("DRBOT_TEST_KUBECONFIG")
-	if adminPath == "" {
-		t.Skip("DRBOT_TEST_KUBECONFIG not set; start the test API server with: eval \"$(scripts/kube-test-env.sh start)\"")
-	}
-	restCfg, err := clientcmd.BuildConfigFromFlags("", adminPath)
-	if err != nil {
-		t.Fatalf("load %s: %v", adminPath, err)
-	}
-	restCfg.QPS, restCfg.Burst = 100, 200
-	admin, err := kubernetes.NewForConfig(restCfg)
-	if err != nil {
-		t.Fatalf("admin client: %v", err)
-	}
+	adminPath := kubetest.AdminKubeconfig(t)
+	admin := kubetest.Clientset(t, adminPath)
 
 	raw, err := clientcmd.LoadFromFile(adminPath)
 	if err != nil {
@@ -350,131 +335,7 @@ func newLiveCluster(t *testing.T) *liveCluster {
 		t.Fatalf("write kubeconfig: %v", err)
 	}
 
-	ns, err := admin.CoreV1().Namespaces().Create(context.Background(),
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "drbot-live-"}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("create namespace: %v", err)
-	}
-	t.Cleanup(func() {
-		// Without a controller-manager it stays Terminating, which is harmless.
-		if err := admin.CoreV1().Namespaces().Delete(context.Background(), ns.Name, metav1.DeleteOptions{}); err != nil {
-			t.Logf("delete namespace %s: %v", ns.Name, err)
-		}
-	})
-	return &liveCluster{admin: admin, namespace: ns.Name, kubeconfig: path}
-}
-
-// deploy creates a deployment with replicas; the API server accepts no status
-// on create, so the stand-in controller settles it.
-func (c *liveCluster) deploy(t *testing.T, name string, replicas int32) {
-	t.Helper()
-	labels := map[string]string{"app": name}
-	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: &replicas,
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.invalid/app:1"}}},
-			},
-		},
-	}
-	if _, err := c.admin.AppsV1().Deployments(c.namespace).Create(context.Background(), d, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create deployment %s/%s: %v", c.namespace, name, err)
-	}
-}
-
-// playDeploymentController stands in for the deployment controller, which
-// the test API server does not run: it watches the deployments of ns, calls
-// observe for every change of spec.replicas (creation included), in the
-// order the API server made them, and at once sets the status to the spec —
-// observedGeneration and all replica counts — as a finished rollout. It stops
-// when the test ends.
-func playDeploymentController(t *testing.T, cs kubernetes.Interface, ns string, observe func(name string, replicas int32)) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	deployments := cs.AppsV1().Deployments(ns)
-	list, err := deployments.List(ctx, metav1.ListOptions{})
-	if err != nil {
-		cancel()
-		t.Fatalf("list deployments in %s: %v", ns, err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		seen := map[string]int32{}
-		rv := list.ResourceVersion
-		for ctx.Err() == nil {
-			w, err := deployments.Watch(ctx, metav1.ListOptions{ResourceVersion: rv})
-			if err != nil {
-				pause(ctx, 20*time.Millisecond)
-				continue
-			}
-			for ev := range w.ResultChan() {
-				d, ok := ev.Object.(*appsv1.Deployment)
-				if !ok {
-					// An error, such as a resource version too old: watch
-					// again from now; seen keeps changes from repeating.
-					rv = ""
-					break
-				}
-				rv = d.ResourceVersion
-				if ev.Type == watch.Deleted {
-					continue
-				}
-				n := int32(1)
-				if d.Spec.Replicas != nil {
-					n = *d.Spec.Replicas
-				}
-				if last, ok := seen[d.Name]; !ok || last != n {
-					seen[d.Name] = n
-					observe(d.Name, n)
-				}
-				settle(ctx, deployments, d.Name)
-			}
-			w.Stop()
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-}
-
-// settle sets a deployment's status to its spec, reading it again after a
-// conflict or a failed request, until it holds or ctx ends.
-func settle(ctx context.Context, deployments typedappsv1.DeploymentInterface, name string) {
-	for ctx.Err() == nil {
-		d, err := deployments.Get(ctx, name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return
-		}
-		if err == nil {
-			n := int32(1)
-			if d.Spec.Replicas != nil {
-				n = *d.Spec.Replicas
-			}
-			want := appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: n, UpdatedReplicas: n, ReadyReplicas: n, AvailableReplicas: n}
-			if d.Status.ObservedGeneration == want.ObservedGeneration && d.Status.Replicas == n &&
-				d.Status.UpdatedReplicas == n && d.Status.ReadyReplicas == n && d.Status.AvailableReplicas == n {
-				return
-			}
-			d.Status = want
-			if _, err = deployments.UpdateStatus(ctx, d, metav1.UpdateOptions{}); err == nil {
-				return
-			}
-		}
-		pause(ctx, 10*time.Millisecond)
-	}
-}
-
-// pause waits for d or until ctx ends.
-func pause(ctx context.Context, d time.Duration) {
-	select {
-	case <-ctx.Done():
-	case <-time.After(d):
-	}
+	return &liveCluster{admin: admin, namespace: kubetest.Namespace(t, admin, "drbot-live-"), kubeconfig: path}
 }
 
 // writeLiveConfig writes testdata/live/drbot.yaml with the test's kube
