@@ -695,3 +695,50 @@ func TestResumeRunsIndependently(t *testing.T) {
 		}
 	}
 }
+
+// hang runs until its context ends.
+type hang struct{ started chan struct{} }
+
+func (h hang) Run(ctx context.Context, req runbook.Request) (runbook.Result, error) {
+	close(h.started)
+	<-ctx.Done()
+	return runbook.Result{}, ctx.Err()
+}
+
+func TestAbortCancelsTheRunningStep(t *testing.T) {
+	act := hang{started: make(chan struct{})}
+	f := newFixture(t, func(o *runbook.Options) { o.Actions["kubernetes.scale"] = act })
+	run := f.start(t)
+	ctx := context.Background()
+	done := make(chan error)
+	go func() { done <- f.eng.Approve(ctx, run.ID, "scale-down", f.step(t, run.ID, "scale-down").Version, "U1") }()
+	<-act.started
+	if err := f.eng.Abort(ctx, run.ID, "U1", "wrong service"); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	st := f.step(t, run.ID, "scale-down")
+	if st.State != runbook.Failed || !strings.Contains(st.Error, "the run was aborted") {
+		t.Errorf("step %s: %q", st.State, st.Error)
+	}
+	if r, _ := f.store.Run(ctx, run.ID); r.State != runbook.RunAborted {
+		t.Errorf("run is %s", r.State)
+	}
+}
+
+func TestStepTimeoutSaysSo(t *testing.T) {
+	act := hang{started: make(chan struct{})}
+	f := newFixture(t, func(o *runbook.Options) {
+		o.Actions["kubernetes.scale"] = act
+		o.StepTimeout = 20 * time.Millisecond
+	})
+	run := f.start(t)
+	if err := f.eng.Approve(context.Background(), run.ID, "scale-down", f.step(t, run.ID, "scale-down").Version, "U1"); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.step(t, run.ID, "scale-down"); st.State != runbook.Failed || !strings.Contains(st.Error, "timed out after 20ms") {
+		t.Errorf("step %s: %q", st.State, st.Error)
+	}
+}

@@ -161,6 +161,8 @@ func (e *Engine) execute(ctx context.Context, run *Run, st StepState, step Step)
 	if err != nil {
 		if cur, rerr := e.opts.Store.Run(ctx, run.ID); rerr == nil && cur.State == RunAborted {
 			err = fmt.Errorf("cancelled: the run was aborted")
+		} else if errors.Is(sctx.Err(), context.DeadlineExceeded) {
+			err = fmt.Errorf("timed out after %s (the step's timeout; Retry to try again): %w", HumanDuration(timeout), err)
 		}
 		log.Warn("step failed", zap.Error(err))
 		if ferr := e.finish(ctx, run, st, Failed, st.Actor, fmt.Sprintf("%q failed: %v", step.Title, err), &res); ferr != nil {
