@@ -711,7 +711,9 @@ func TestAbortCancelsTheRunningStep(t *testing.T) {
 	run := f.start(t)
 	ctx := context.Background()
 	done := make(chan error)
-	go func() { done <- f.eng.Approve(ctx, run.ID, "scale-down", f.step(t, run.ID, "scale-down").Version, "U1") }()
+	go func() {
+		done <- f.eng.Approve(ctx, run.ID, "scale-down", f.step(t, run.ID, "scale-down").Version, "U1")
+	}()
 	<-act.started
 	if err := f.eng.Abort(ctx, run.ID, "U1", "wrong service"); err != nil {
 		t.Fatal(err)
