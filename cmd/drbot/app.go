@@ -148,7 +148,7 @@ func (a *app) actions(simulate string) (runbook.Registry, error) {
 	return reg, nil
 }
 
-// simulatedFamilies lists the families the registry simulates, for warnings.
+// simulatedKinds lists the action kinds the registry simulates, for warnings.
 func simulatedKinds(reg runbook.Registry) []string {
 	var out []string
 	for kind, act := range reg {
