@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -88,7 +89,7 @@ func interrupted(ctx context.Context, err error, runID, db string) error {
 
 // rehearsalInputs fills what a rehearsal may assume: a restore time an hour
 // ago and dr_test=true (a rehearsal is a DR test). It says what it assumed.
-func rehearsalInputs(req *runbook.StartRequest, loc *time.Location, now time.Time, out interface{ Write([]byte) (int, error) }) {
+func rehearsalInputs(req *runbook.StartRequest, loc *time.Location, now time.Time, out io.Writer) {
 	for _, in := range req.Runbook.Inputs {
 		if req.Inputs[in.Name] != "" {
 			continue
