@@ -137,7 +137,7 @@ func (e *Engine) Plan(req StartRequest) (*RunView, error) {
 }
 
 func activeRefusal(active *ActiveRunError) error {
-	return &Refusal{Text: fmt.Sprintf("run %s is already active for %s/%s; finish or abort it first", active.RunID, active.Service, active.Env)}
+	return &Refusal{Text: fmt.Sprintf("run %s is already active for %s/%s; finish or abort it first", active.RunID, active.Service, active.Env), Err: active}
 }
 
 // newRun builds a run from a request: inputs parsed, run vars rendered and

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -71,6 +72,10 @@ func rehearse(ctx context.Context, a *app, args []string) error {
 			runID = run.ID
 			fmt.Fprintf(a.stdout, "run id %s (resume with: drbot rehearse --resume %s --db %s)\n", runID, runID, *db)
 		}
+	}
+	var active *runbook.ActiveRunError
+	if errors.As(err, &active) {
+		return &exitError{code: 1, msg: fmt.Sprintf("%v\n  go on with: drbot rehearse --resume %s --db %s (answer q to abort it)", err, active.RunID, *db)}
 	}
 	if err != nil {
 		return interrupted(ctx, err, runID, *db)

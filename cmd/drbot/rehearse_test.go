@@ -86,6 +86,19 @@ func TestRehearseInteractiveSkipAndAbort(t *testing.T) {
 	}
 }
 
+func TestSecondRehearsalPointsAtTheFirst(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "r.db")
+	env := map[string]string{"DRBOT_SIM_DELAY": "0s"}
+	// The first rehearsal stops at its first question (no input left).
+	if code, out, _ := runCLI(t, env, "", "rehearse", "scenario-2", "--db", db); code != 1 || !strings.Contains(out, "run id dr-") {
+		t.Fatalf("first rehearsal: exit %d\n%s", code, out)
+	}
+	code, _, errOut := runCLI(t, env, "", "rehearse", "scenario-1", "--yes", "--db", db)
+	if code != 1 || !strings.Contains(errOut, "is already active for itt-mentor-services/staging") || !strings.Contains(errOut, "drbot rehearse --resume dr-") {
+		t.Fatalf("second rehearsal: exit %d, %s", code, errOut)
+	}
+}
+
 func TestPlanPrintsExactCalls(t *testing.T) {
 	code, out, errOut := runCLI(t, nil, "", "plan", "scenario-2", "--config", "../../examples/drbot.yaml",
 		"--service", "itt-mentor-services", "--env", "staging", "--var", `restore_time=`+time.Now().Add(-2*time.Hour).UTC().Format("2006-01-02 15:04")+" UTC")
