@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -398,9 +397,7 @@ type Catalog map[string]*Runbook
 
 // IDs lists the catalog's runbook ids in order.
 func (c Catalog) IDs() []string {
-	ids := SortedKeys(c)
-	sort.Strings(ids)
-	return ids
+	return SortedKeys(c)
 }
 
 // Get returns a runbook or an error that lists the known ids.
