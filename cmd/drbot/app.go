@@ -133,7 +133,7 @@ func (a *app) actions(simulate string) (runbook.Registry, error) {
 	reg := runbook.Registry{}
 	for _, family := range families {
 		var part runbook.Registry
-		if simulated[family] || family == "azure" {
+		if isSimulated(family, simulated) {
 			part = a.sim.Only(family + ".")
 		} else {
 			part, err = a.realActions(family)
@@ -146,6 +146,12 @@ func (a *app) actions(simulate string) (runbook.Registry, error) {
 		}
 	}
 	return reg, nil
+}
+
+// isSimulated reports whether a family's steps run on simulated adapters:
+// the ones --simulate names, and Azure, which has no real adapter yet.
+func isSimulated(family string, simulated map[string]bool) bool {
+	return simulated[family] || family == "azure"
 }
 
 // simulatedKinds lists the action kinds the registry simulates, for warnings.

@@ -111,7 +111,7 @@ func planRegistry(a *app, simulated map[string]bool) runbook.Registry {
 	reg := runbook.Registry{}
 	for kind, act := range a.sim.Actions() {
 		family, _, _ := strings.Cut(kind, ".")
-		if family == "azure" || simulated[family] {
+		if isSimulated(family, simulated) {
 			reg[kind] = act
 		} else {
 			reg[kind] = notRun{}
