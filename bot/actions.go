@@ -21,9 +21,9 @@ func (f actionFunc) Run(ctx context.Context, req runbook.Request) (runbook.Resul
 // real in drills too: a drill runs in a real workspace.
 func (b *Bot) Actions() runbook.Registry {
 	return runbook.Registry{
-		"slack.create_channel":      actionFunc(b.createChannel),
-		"slack.notify_stakeholders": actionFunc(b.notice("stakeholder", func() []string { return b.opts.StakeholderChannels })),
-		"slack.notify_developers":   actionFunc(b.notice("developer", func() []string { return b.opts.DeveloperChannels })),
+		runbook.KindCreateChannel:      actionFunc(b.createChannel),
+		runbook.KindNotifyStakeholders: actionFunc(b.notice("stakeholder", func() []string { return b.opts.StakeholderChannels })),
+		runbook.KindNotifyDevelopers:   actionFunc(b.notice("developer", func() []string { return b.opts.DeveloperChannels })),
 	}
 }
 

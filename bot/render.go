@@ -222,7 +222,7 @@ func (r Renderer) Step(v *runbook.RunView, stepID, busy string) (Message, bool) 
 	}
 	blocks = append(blocks, section(call+"\n```"+strings.ReplaceAll(s.Call, "```", "'''")+"```"))
 	var links []string
-	if s.Step.Action == "github.workflow" {
+	if s.Step.Action == runbook.KindWorkflow {
 		if u := WorkflowURL(s.Params); u != "" {
 			links = append(links, fmt.Sprintf("<%s|workflow file %s>", u, s.Params.StringOr("workflow", "")))
 		}

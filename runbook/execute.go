@@ -261,9 +261,6 @@ func (e *Engine) invoke(ctx context.Context, run *Run, st *StepState, step Step,
 	}
 }
 
-// ManualKind is the action kind of a checklist item a person marks done.
-const ManualKind = "manual"
-
 // manual is the built-in action of manual steps: approving one means a
 // person did it, so there is nothing left to run.
 type manual struct{}

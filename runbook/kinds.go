@@ -15,40 +15,60 @@ type Kind struct {
 	// Destructive kinds always need the step to be marked destructive.
 	Destructive bool
 	Describe    func(p Params) string
+	// Decode is the kind's one parameter contract (see contract.go): it
+	// returns the typed spec or says which parameter is wrong and why.
+	Decode func(p Params) (any, error)
 }
+
+// Action kinds: the names runbooks use in `action:` and adapters register.
+const (
+	KindCreateChannel      = "slack.create_channel"
+	KindNotifyStakeholders = "slack.notify_stakeholders"
+	KindNotifyDevelopers   = "slack.notify_developers"
+	KindRequiredApprovals  = "github.required_approvals"
+	KindWorkflow           = "github.workflow"
+	KindBranchWithChange   = "github.branch_with_change"
+	KindScale              = "kubernetes.scale"
+	KindPostgresWait       = "azure.postgres.wait"
+	KindPostgresDelete     = "azure.postgres.delete"
+	KindBackupsList        = "azure.backups.list"
+	KindHTTPCheck          = "http.check"
+	// ManualKind is the action kind of a checklist item a person marks done.
+	ManualKind = "manual"
+)
 
 // Kinds is the catalog of action kinds a runbook may use.
 var Kinds = map[string]Kind{
-	"slack.create_channel": {
-		Name: "slack.create_channel", Optional: []string{"name", "topic"},
+	KindCreateChannel: {
+		Name: KindCreateChannel, Decode: decoder(DecodeChannel), Optional: []string{"name", "topic"},
 		Describe: func(p Params) string {
 			return "Create the incident channel " + orUnset(p, "name", "(default name)") + ", invite the responders, post and pin the control panel"
 		},
 	},
-	"slack.notify_stakeholders": {
-		Name: "slack.notify_stakeholders", Required: []string{"text"},
+	KindNotifyStakeholders: {
+		Name: KindNotifyStakeholders, Decode: decoder(DecodeText), Required: []string{"text"},
 		Describe: func(p Params) string {
 			return "Post to the stakeholder channel(s): " + quote(p, "text")
 		},
 	},
-	"slack.notify_developers": {
-		Name: "slack.notify_developers", Required: []string{"text"},
+	KindNotifyDevelopers: {
+		Name: KindNotifyDevelopers, Decode: decoder(DecodeText), Required: []string{"text"},
 		Describe: func(p Params) string {
 			return "Post to the developers channel(s): " + quote(p, "text")
 		},
 	},
-	"github.required_approvals": {
-		Name: "github.required_approvals", Required: []string{"repo", "branch", "count"},
+	KindRequiredApprovals: {
+		Name: KindRequiredApprovals, Decode: decoder(DecodeApprovals), Required: []string{"repo", "branch", "count"},
 		Describe: func(p Params) string {
 			return fmt.Sprintf("Set required PR approvals on %s@%s to %s (branch protection, review count only; the current count is remembered)",
 				orUnset(p, "repo", "?"), orUnset(p, "branch", "?"), orUnset(p, "count", "?"))
 		},
 	},
-	"github.workflow": {
+	KindWorkflow: {
 		// capture_url is a regexp: after a successful run, its first match in
 		// the run's notice/warning annotations that is an http(s) URL is the
 		// temporary URL the step remembers. Empty means "do not read it".
-		Name: "github.workflow", Required: []string{"repo", "ref", "workflow"}, Optional: []string{"inputs", "capture_url"},
+		Name: KindWorkflow, Decode: decoder(DecodeWorkflow), Required: []string{"repo", "ref", "workflow"}, Optional: []string{"inputs", "capture_url"},
 		Describe: func(p Params) string {
 			s := fmt.Sprintf("Dispatch workflow %s on %s@%s with inputs %s and follow the run to its conclusion",
 				orUnset(p, "workflow", "?"), orUnset(p, "repo", "?"), orUnset(p, "ref", "?"), FormatInputs(p))
@@ -58,16 +78,16 @@ var Kinds = map[string]Kind{
 			return s
 		},
 	},
-	"github.branch_with_change": {
-		Name: "github.branch_with_change", Required: []string{"repo", "base", "branch", "file", "set"}, Optional: []string{"message"},
+	KindBranchWithChange: {
+		Name: KindBranchWithChange, Decode: decoder(DecodeBranchChange), Required: []string{"repo", "base", "branch", "file", "set"}, Optional: []string{"message"},
 		Describe: func(p Params) string {
 			set, _ := p.StringMap("set")
 			return fmt.Sprintf("Create branch %s from %s@%s and commit %s setting %s",
 				orUnset(p, "branch", "?"), orUnset(p, "repo", "?"), orUnset(p, "base", "?"), orUnset(p, "file", "?"), formatMap(set))
 		},
 	},
-	"kubernetes.scale": {
-		Name: "kubernetes.scale", Required: []string{"namespace", "replicas"}, Optional: []string{"deployments", "wait", "context"},
+	KindScale: {
+		Name: KindScale, Decode: decoder(DecodeScale), Required: []string{"namespace", "replicas"}, Optional: []string{"deployments", "wait", "context"},
 		Describe: func(p Params) string {
 			ns := orUnset(p, "namespace", "?")
 			if c := p.StringOr("context", ""); c != "" {
@@ -92,29 +112,29 @@ var Kinds = map[string]Kind{
 			return strings.Join(parts, "; ") + " (current counts are remembered)"
 		},
 	},
-	"azure.postgres.wait": {
-		Name: "azure.postgres.wait", Required: []string{"resource_group", "server"},
+	KindPostgresWait: {
+		Name: KindPostgresWait, Decode: decoder(DecodeServer), Required: []string{"resource_group", "server"},
 		Describe: func(p Params) string {
 			return fmt.Sprintf("Wait until Azure Postgres flexible server %s (resource group %s) is Ready",
 				orUnset(p, "server", "?"), orUnset(p, "resource_group", "?"))
 		},
 	},
-	"azure.postgres.delete": {
-		Name: "azure.postgres.delete", Required: []string{"resource_group", "server"}, Destructive: true,
+	KindPostgresDelete: {
+		Name: KindPostgresDelete, Decode: decoder(DecodeServer), Required: []string{"resource_group", "server"}, Destructive: true,
 		Describe: func(p Params) string {
 			return fmt.Sprintf("Delete Azure Postgres flexible server %s (resource group %s)",
 				orUnset(p, "server", "?"), orUnset(p, "resource_group", "?"))
 		},
 	},
-	"azure.backups.list": {
-		Name: "azure.backups.list", Required: []string{"account", "container"}, Optional: []string{"prefix"},
+	KindBackupsList: {
+		Name: KindBackupsList, Decode: decoder(DecodeBackups), Required: []string{"account", "container"}, Optional: []string{"prefix"},
 		Describe: func(p Params) string {
 			return fmt.Sprintf("List backups in storage account %s, container %s (newest first; the newest is remembered)",
 				orUnset(p, "account", "?"), orUnset(p, "container", "?"))
 		},
 	},
-	"http.check": {
-		Name: "http.check", Required: []string{"url"}, Optional: []string{"path", "expect_status", "expect_body", "timeout", "retries"},
+	KindHTTPCheck: {
+		Name: KindHTTPCheck, Decode: decoder(DecodeHTTPCheck), Required: []string{"url"}, Optional: []string{"path", "expect_status", "expect_body", "timeout", "retries"},
 		Describe: func(p Params) string {
 			s := fmt.Sprintf("GET %s%s and expect HTTP %d", orUnset(p, "url", "?"), p.StringOr("path", ""), p.IntOr("expect_status", 200))
 			if b := p.StringOr("expect_body", ""); b != "" {
@@ -123,8 +143,8 @@ var Kinds = map[string]Kind{
 			return s
 		},
 	},
-	"manual": {
-		Name: "manual", Required: []string{"instructions"}, Optional: []string{"command"},
+	ManualKind: {
+		Name: ManualKind, Decode: decoder(DecodeManual), Required: []string{"instructions"}, Optional: []string{"command"},
 		Describe: func(p Params) string {
 			s := p.StringOr("instructions", "?")
 			if c := p.StringOr("command", ""); c != "" {

@@ -12,10 +12,6 @@ import (
 	"github.com/drbot-dev/drbot/runbook"
 )
 
-// maxApprovals is GitHub's limit on required_approving_review_count ("Valid
-// values are 1 - 6 or 0 to not require reviewers", branch protection API).
-const maxApprovals = 6
-
 // ckPrevious is the checkpoint key of the count found before the first change.
 const ckPrevious = "previous"
 
@@ -31,21 +27,11 @@ var _ runbook.Action = (*ApprovalsAction)(nil)
 
 // Run reads the current count, remembers it and sets the target.
 func (a *ApprovalsAction) Run(ctx context.Context, req runbook.Request) (runbook.Result, error) {
-	owner, name, err := splitRepo(req.Params)
+	spec, err := runbook.DecodeApprovals(req.Params)
 	if err != nil {
 		return runbook.Result{}, err
 	}
-	branch, err := req.Params.String("branch")
-	if err != nil {
-		return runbook.Result{}, err
-	}
-	target, err := req.Params.Int("count")
-	if err != nil {
-		return runbook.Result{}, err
-	}
-	if target < 0 || target > maxApprovals {
-		return runbook.Result{}, fmt.Errorf("parameter \"count\": GitHub allows 0 to %d required approvals, got %d", maxApprovals, target)
-	}
+	owner, name, branch, target := spec.Repo.Owner, spec.Repo.Name, spec.Branch, spec.Count
 	repo := owner + "/" + name
 	ctx, log := a.c.stepLogger(ctx, req, zap.String("repo", repo), zap.String("branch", branch))
 	link := runbook.Link{Label: "branch protection of " + repo, URL: a.c.link(repo, "settings/branches")}

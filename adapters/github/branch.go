@@ -39,36 +39,13 @@ type branchChange struct {
 
 func (b branchChange) fullRepo() string { return b.owner + "/" + b.repo }
 
+// parseBranchChange reads the step through the kind's one contract.
 func parseBranchChange(p runbook.Params) (branchChange, error) {
-	var b branchChange
-	var err error
-	if b.owner, b.repo, err = splitRepo(p); err != nil {
-		return b, err
+	spec, err := runbook.DecodeBranchChange(p)
+	if err != nil {
+		return branchChange{}, err
 	}
-	for _, f := range []struct {
-		key string
-		dst *string
-	}{{"base", &b.base}, {"branch", &b.branch}, {"file", &b.file}} {
-		if *f.dst, err = p.String(f.key); err != nil {
-			return b, err
-		}
-	}
-	if b.base == b.branch {
-		return b, fmt.Errorf("parameter \"branch\": must differ from the base branch %q", b.base)
-	}
-	b.file = strings.TrimPrefix(b.file, "/")
-	if b.set, err = p.StringMap("set"); err != nil {
-		return b, err
-	}
-	if len(b.set) == 0 {
-		return b, fmt.Errorf("parameter \"set\" is empty: name the keys to set in %s", b.file)
-	}
-	parts := make([]string, 0, len(b.set))
-	for _, k := range runbook.SortedKeys(b.set) {
-		parts = append(parts, k+"="+b.set[k])
-	}
-	b.message = p.StringOr("message", fmt.Sprintf("drbot: set %s in %s", strings.Join(parts, ", "), b.file))
-	return b, nil
+	return branchChange{owner: spec.Repo.Owner, repo: spec.Repo.Name, base: spec.Base, branch: spec.Branch, file: spec.File, set: spec.Set, message: spec.Message}, nil
 }
 
 // Run creates the branch (or re-attaches to the one it created) and commits

@@ -32,34 +32,8 @@ import (
 // of the regexp. Those calls are charged to the rate limit, so they are only
 // made when capture_url is set: one per job that ran, and per further page.
 
-// captureParam is the github.workflow parameter naming the regexp.
-const captureParam = "capture_url"
-
 // annotationsPerPage is the most the annotations endpoint returns at once.
 const annotationsPerPage = 100
-
-// parseCapture reads capture_url. Missing or empty means "do not read the
-// URL": a runbook renders it from configuration, and environments not set
-// up to capture render "". A regexp that does not compile fails the step
-// before anything is dispatched.
-func parseCapture(p runbook.Params) (*regexp.Regexp, error) {
-	v, ok := p[captureParam]
-	if !ok || v == nil {
-		return nil, nil
-	}
-	s, ok := v.(string)
-	if !ok {
-		return nil, fmt.Errorf("parameter %q: want a regular expression, got %T", captureParam, v)
-	}
-	if strings.TrimSpace(s) == "" {
-		return nil, nil
-	}
-	re, err := regexp.Compile(s)
-	if err != nil {
-		return nil, fmt.Errorf("parameter %q: %q is not a regular expression (Go RE2 syntax): %w", captureParam, s, err)
-	}
-	return re, nil
-}
 
 // captureURL reads the temporary URL from the annotations of the run's jobs
 // and records it in res: Remember holds the URL, a "temporary URL" link and

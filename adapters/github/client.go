@@ -179,9 +179,9 @@ func New(opts Options) (*Client, error) {
 // Actions returns the client's actions keyed by the kinds in runbook.Kinds.
 func (c *Client) Actions() runbook.Registry {
 	return runbook.Registry{
-		"github.required_approvals": &ApprovalsAction{c: c},
-		"github.workflow":           &WorkflowAction{c: c},
-		"github.branch_with_change": &BranchAction{c: c},
+		runbook.KindRequiredApprovals: &ApprovalsAction{c: c},
+		runbook.KindWorkflow:          &WorkflowAction{c: c},
+		runbook.KindBranchWithChange:  &BranchAction{c: c},
 	}
 }
 
@@ -280,19 +280,6 @@ func (a *actorCache) get(ctx context.Context) (string, error) {
 	}
 	a.login = login
 	return login, nil
-}
-
-// splitRepo splits "owner/name".
-func splitRepo(p runbook.Params) (owner, name string, err error) {
-	repo, err := p.String("repo")
-	if err != nil {
-		return "", "", err
-	}
-	owner, name, ok := strings.Cut(repo, "/")
-	if !ok || owner == "" || name == "" || strings.Contains(name, "/") {
-		return "", "", fmt.Errorf("parameter \"repo\": want owner/name, got %q", repo)
-	}
-	return owner, name, nil
 }
 
 // save persists a checkpoint if the engine gave a way to.

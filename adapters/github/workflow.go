@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"path"
 	"regexp"
 	"strconv"
 	"strings"
@@ -60,27 +59,13 @@ func (w workflowCall) String() string {
 // branch is the ref as GitHub reports it in a run's head_branch.
 func (w workflowCall) branch() string { return strings.TrimPrefix(w.ref, "refs/heads/") }
 
+// parseWorkflowCall reads the step through the kind's one contract.
 func parseWorkflowCall(p runbook.Params) (workflowCall, error) {
-	var w workflowCall
-	var err error
-	if w.owner, w.repo, err = splitRepo(p); err != nil {
-		return w, err
-	}
-	if w.ref, err = p.String("ref"); err != nil {
-		return w, err
-	}
-	file, err := p.String("workflow")
+	spec, err := runbook.DecodeWorkflow(p)
 	if err != nil {
-		return w, err
+		return workflowCall{}, err
 	}
-	w.file = path.Base(file) // ".github/workflows/x.yml" names the same workflow as "x.yml"
-	if w.inputs, err = p.StringMap("inputs"); err != nil {
-		return w, err
-	}
-	if w.capture, err = parseCapture(p); err != nil {
-		return w, err
-	}
-	return w, nil
+	return workflowCall{owner: spec.Repo.Owner, repo: spec.Repo.Name, file: spec.File, ref: spec.Ref, inputs: spec.Inputs, capture: spec.Capture}, nil
 }
 
 // Run dispatches the workflow, or re-attaches to the run an earlier process

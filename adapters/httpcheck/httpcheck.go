@@ -12,20 +12,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/drbot-dev/drbot/runbook"
 )
 
-// Defaults of the http.check parameters (runbook.Kinds) and of the retry
-// policy.
+// The retry policy (the parameters' defaults are runbook.DefaultHTTP*).
 const (
-	DefaultStatus  = http.StatusOK
-	DefaultTimeout = 10 * time.Second
-	DefaultRetries = 3
 	// DefaultBackoff is the wait after the first failed attempt; it doubles
 	// after each next one, up to maxBackoff.
 	DefaultBackoff = time.Second
@@ -52,80 +45,12 @@ func New(client *http.Client) runbook.Action {
 
 // Actions returns the registry entry of http.check.
 func Actions(client *http.Client) runbook.Registry {
-	return runbook.Registry{"http.check": New(client)}
-}
-
-// target is one step's check.
-type target struct {
-	url     string
-	status  int
-	body    string
-	timeout time.Duration
-	retries int
-}
-
-func parseTarget(p runbook.Params) (target, error) {
-	var t target
-	base, err := p.String("url")
-	if err != nil {
-		return t, err
-	}
-	t.url = base
-	if path := p.StringOr("path", ""); path != "" {
-		t.url = strings.TrimRight(base, "/") + "/" + strings.TrimLeft(path, "/")
-	}
-	u, err := url.Parse(t.url)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return t, fmt.Errorf("parameter \"url\": want an http(s) URL, got %q", t.url)
-	}
-	if t.status, err = optionalInt(p, "expect_status", DefaultStatus); err != nil {
-		return t, err
-	}
-	if t.retries, err = optionalInt(p, "retries", DefaultRetries); err != nil {
-		return t, err
-	}
-	if t.retries < 0 {
-		return t, fmt.Errorf("parameter \"retries\": want 0 or more, got %d", t.retries)
-	}
-	t.body = p.StringOr("expect_body", "")
-	if t.timeout, err = timeout(p); err != nil {
-		return t, err
-	}
-	return t, nil
-}
-
-// optionalInt returns an integer parameter, def when it is absent, and an
-// error when it is there but not a number (rather than silently the default).
-func optionalInt(p runbook.Params, key string, def int) (int, error) {
-	if v, ok := p[key]; !ok || v == nil || v == "" {
-		return def, nil
-	}
-	return p.Int(key)
-}
-
-// timeout reads a Go duration ("30s"); a bare number means seconds.
-func timeout(p runbook.Params) (time.Duration, error) {
-	s := p.StringOr("timeout", "")
-	if s == "" {
-		return DefaultTimeout, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		n, nerr := strconv.Atoi(s)
-		if nerr != nil {
-			return 0, fmt.Errorf("parameter \"timeout\": want a duration such as 10s, got %q", s)
-		}
-		d = time.Duration(n) * time.Second
-	}
-	if d <= 0 {
-		return 0, fmt.Errorf("parameter \"timeout\": want a positive duration, got %q", s)
-	}
-	return d, nil
+	return runbook.Registry{runbook.KindHTTPCheck: New(client)}
 }
 
 // Run GETs the URL until it answers as expected or the retries are spent.
 func (c *Check) Run(ctx context.Context, req runbook.Request) (runbook.Result, error) {
-	t, err := parseTarget(req.Params)
+	t, err := runbook.DecodeHTTPCheck(req.Params)
 	if err != nil {
 		return runbook.Result{}, err
 	}
@@ -133,14 +58,14 @@ func (c *Check) Run(ctx context.Context, req runbook.Request) (runbook.Result, e
 	if backoff <= 0 {
 		backoff = DefaultBackoff
 	}
-	attempts := t.retries + 1
+	attempts := t.Retries + 1
 	var last *failure
 	for n := 1; n <= attempts; n++ {
 		status, latency, f := c.attempt(ctx, t)
 		if f == nil {
 			return runbook.Result{
-				Summary: fmt.Sprintf("HTTP %d in %s from %s", status, latency, t.url),
-				Links:   []runbook.Link{{Label: "checked URL", URL: t.url}},
+				Summary: fmt.Sprintf("HTTP %d in %s from %s", status, latency, t.URL),
+				Links:   []runbook.Link{{Label: "checked URL", URL: t.URL}},
 			}, nil
 		}
 		last = f
@@ -155,7 +80,7 @@ func (c *Check) Run(ctx context.Context, req runbook.Request) (runbook.Result, e
 		}
 		backoff = min(backoff*2, maxBackoff)
 	}
-	err = fmt.Errorf("GET %s: %w (%d attempts)", t.url, last, attempts)
+	err = fmt.Errorf("GET %s: %w (%d attempts)", t.URL, last, attempts)
 	if last.transient {
 		return runbook.Result{}, runbook.Retryable(err)
 	}
@@ -173,14 +98,14 @@ func (f *failure) Error() string { return f.err.Error() }
 func (f *failure) Unwrap() error { return f.err }
 
 // attempt GETs the URL once within the timeout.
-func (c *Check) attempt(ctx context.Context, t target) (int, time.Duration, *failure) {
+func (c *Check) attempt(ctx context.Context, t runbook.HTTPCheckSpec) (int, time.Duration, *failure) {
 	client := c.Client
 	if client == nil {
 		client = http.DefaultClient
 	}
-	actx, cancel := context.WithTimeout(ctx, t.timeout)
+	actx, cancel := context.WithTimeout(ctx, t.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(actx, http.MethodGet, t.url, nil)
+	req, err := http.NewRequestWithContext(actx, http.MethodGet, t.URL, nil)
 	if err != nil {
 		return 0, 0, &failure{err: err}
 	}
@@ -189,7 +114,7 @@ func (c *Check) attempt(ctx context.Context, t target) (int, time.Duration, *fai
 	resp, err := client.Do(req)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-			err = fmt.Errorf("no answer within %s: %w", t.timeout, err)
+			err = fmt.Errorf("no answer within %s: %w", t.Timeout, err)
 		}
 		return 0, 0, &failure{err: err, transient: true}
 	}
@@ -199,10 +124,10 @@ func (c *Check) attempt(ctx context.Context, t target) (int, time.Duration, *fai
 	switch {
 	case err != nil:
 		return 0, 0, &failure{err: fmt.Errorf("read the body: %w", err), transient: true}
-	case resp.StatusCode != t.status:
-		return 0, 0, &failure{err: fmt.Errorf("HTTP %d, want %d", resp.StatusCode, t.status), transient: resp.StatusCode >= 500}
-	case t.body != "" && !bytes.Contains(body, []byte(t.body)):
-		return 0, 0, &failure{err: fmt.Errorf("HTTP %d but the body lacks %q", resp.StatusCode, t.body)}
+	case resp.StatusCode != t.Status:
+		return 0, 0, &failure{err: fmt.Errorf("HTTP %d, want %d", resp.StatusCode, t.Status), transient: resp.StatusCode >= 500}
+	case t.Body != "" && !bytes.Contains(body, []byte(t.Body)):
+		return 0, 0, &failure{err: fmt.Errorf("HTTP %d but the body lacks %q", resp.StatusCode, t.Body)}
 	}
 	return resp.StatusCode, latency, nil
 }

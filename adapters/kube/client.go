@@ -142,7 +142,7 @@ func restConfig(kubeconfig, context string) (*rest.Config, error) {
 // Actions returns the action kinds this Client implements, for the engine's
 // registry: kubernetes.scale.
 func (c *Client) Actions() runbook.Registry {
-	return runbook.Registry{KindScale: &ScaleAction{c: c}}
+	return runbook.Registry{runbook.KindScale: &ScaleAction{c: c}}
 }
 
 // Deployment is a deployment's name and replica counts, as `drbot plan`

@@ -77,11 +77,11 @@ func TestNewForConfigDefaults(t *testing.T) {
 	if c.pollInterval != DefaultPollInterval || c.rolloutTimeout != DefaultRolloutTimeout {
 		t.Errorf("defaults = %v, %v", c.pollInterval, c.rolloutTimeout)
 	}
-	if _, ok := c.Actions()[KindScale]; !ok {
-		t.Errorf("Actions() has no %s", KindScale)
+	if _, ok := c.Actions()[runbook.KindScale]; !ok {
+		t.Errorf("Actions() has no %s", runbook.KindScale)
 	}
-	if _, ok := runbook.Kinds[KindScale]; !ok {
-		t.Errorf("%s is not in runbook.Kinds", KindScale)
+	if _, ok := runbook.Kinds[runbook.KindScale]; !ok {
+		t.Errorf("%s is not in runbook.Kinds", runbook.KindScale)
 	}
 }
 

@@ -95,7 +95,7 @@ func run(t *testing.T, c *Client, rec *recorder, params runbook.Params) (runbook
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	return c.Actions()[KindScale].Run(ctx, rec.request(params, nil))
+	return c.Actions()[runbook.KindScale].Run(ctx, rec.request(params, nil))
 }
 
 func TestIntegrationScaleDownAndRestore(t *testing.T) {

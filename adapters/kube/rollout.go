@@ -19,7 +19,7 @@ import (
 // its target, ctx ends or the Client's rollout timeout passes. It reports
 // progress ("web 1/2 ready, worker 0/1 ready") each time it changes. A failed
 // read that is transient is logged and polled again.
-func (c *Client) waitRollouts(ctx context.Context, log *zap.Logger, ns string, targets []scaleTarget, progress func(context.Context, string)) error {
+func (c *Client) waitRollouts(ctx context.Context, log *zap.Logger, ns string, targets []runbook.ScaleTarget, progress func(context.Context, string)) error {
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, c.rolloutTimeout)
 	defer cancel()
@@ -57,15 +57,15 @@ func (c *Client) waitRollouts(ctx context.Context, log *zap.Logger, ns string, t
 
 // rollouts reads each target's deployment and says how far its rollout is.
 // done is true when all of them have reached their targets.
-func (c *Client) rollouts(ctx context.Context, ns string, targets []scaleTarget) (states []string, done bool, err error) {
+func (c *Client) rollouts(ctx context.Context, ns string, targets []runbook.ScaleTarget) (states []string, done bool, err error) {
 	done = true
 	for _, t := range targets {
-		d, err := c.cs.AppsV1().Deployments(ns).Get(ctx, t.name, metav1.GetOptions{})
+		d, err := c.cs.AppsV1().Deployments(ns).Get(ctx, t.Deployment, metav1.GetOptions{})
 		if err != nil {
-			o := op{verb: "get", resource: "deployments", namespace: ns, name: t.name}
-			return nil, false, o.apiError(ctx, fmt.Sprintf("read rollout of %s/%s", ns, t.name), err)
+			o := op{verb: "get", resource: "deployments", namespace: ns, name: t.Deployment}
+			return nil, false, o.apiError(ctx, fmt.Sprintf("read rollout of %s/%s", ns, t.Deployment), err)
 		}
-		state, ok, err := rolloutState(d, t.replicas)
+		state, ok, err := rolloutState(d, t.Replicas)
 		if err != nil {
 			return nil, false, err
 		}

@@ -251,7 +251,7 @@ func TestScaleAction(t *testing.T) {
 			}
 			rec := &recorder{}
 
-			res, err := newTestClient(t, cs, nil).Actions()[KindScale].Run(context.Background(), rec.request(tt.params, tt.checkpoint))
+			res, err := newTestClient(t, cs, nil).Actions()[runbook.KindScale].Run(context.Background(), rec.request(tt.params, tt.checkpoint))
 
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
@@ -296,7 +296,7 @@ func TestScaleSavesBeforeScaling(t *testing.T) {
 		}
 	}
 	req := rec.request(runbook.Params{"namespace": ns, "deployments": "web", "replicas": 0}, nil)
-	if _, err := newTestClient(t, cs, nil).Actions()[KindScale].Run(context.Background(), req); err != nil {
+	if _, err := newTestClient(t, cs, nil).Actions()[runbook.KindScale].Run(context.Background(), req); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	if rec.saves != 1 {
@@ -311,7 +311,7 @@ func TestScaleReportsProgressAndLogs(t *testing.T) {
 	rec := &recorder{}
 	req := rec.request(runbook.Params{"namespace": ns, "replicas": map[string]int{"web": 3, "worker": 1}}, nil)
 
-	if _, err := newTestClient(t, cs, zap.New(core)).Actions()[KindScale].Run(context.Background(), req); err != nil {
+	if _, err := newTestClient(t, cs, zap.New(core)).Actions()[runbook.KindScale].Run(context.Background(), req); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 
@@ -365,7 +365,7 @@ func TestScaleWaitFails(t *testing.T) {
 				req.Progress = func(context.Context, string, ...runbook.Link) { cancel() }
 			}
 
-			res, err := c.Actions()[KindScale].Run(ctx, req)
+			res, err := c.Actions()[runbook.KindScale].Run(ctx, req)
 
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("error = %v, want it to contain %q", err, tt.wantErr)

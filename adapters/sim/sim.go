@@ -131,17 +131,17 @@ var _ runbook.Simulator = action{}
 // manual, which the engine runs itself.
 func (s *Sim) Actions() runbook.Registry {
 	impl := map[string]func(context.Context, runbook.Request) (runbook.Result, error){
-		"slack.create_channel":      s.createChannel,
-		"slack.notify_stakeholders": s.post("stakeholders"),
-		"slack.notify_developers":   s.post("developers"),
-		"github.required_approvals": s.requiredApprovals,
-		"github.workflow":           s.workflow,
-		"github.branch_with_change": s.branchWithChange,
-		"kubernetes.scale":          s.scale,
-		"azure.postgres.wait":       s.postgresWait,
-		"azure.postgres.delete":     s.postgresDelete,
-		"azure.backups.list":        s.backupsList,
-		"http.check":                s.httpCheck,
+		runbook.KindCreateChannel:      s.createChannel,
+		runbook.KindNotifyStakeholders: s.post(runbook.KindNotifyStakeholders, "stakeholders"),
+		runbook.KindNotifyDevelopers:   s.post(runbook.KindNotifyDevelopers, "developers"),
+		runbook.KindRequiredApprovals:  s.requiredApprovals,
+		runbook.KindWorkflow:           s.workflow,
+		runbook.KindBranchWithChange:   s.branchWithChange,
+		runbook.KindScale:              s.scale,
+		runbook.KindPostgresWait:       s.postgresWait,
+		runbook.KindPostgresDelete:     s.postgresDelete,
+		runbook.KindBackupsList:        s.backupsList,
+		runbook.KindHTTPCheck:          s.httpCheck,
 	}
 	reg := runbook.Registry{}
 	for kind, fn := range impl {
@@ -178,36 +178,36 @@ func (s *Sim) wait(ctx context.Context, n int) error {
 }
 
 func (s *Sim) createChannel(ctx context.Context, req runbook.Request) (runbook.Result, error) {
-	s.record("slack.create_channel", req, "create")
-	name := req.Params.StringOr("name", "for run "+req.RunID)
+	s.record(runbook.KindCreateChannel, req, "create")
+	spec, err := runbook.DecodeChannel(req.Params)
+	if err != nil {
+		return runbook.Result{}, err
+	}
+	name := spec.Name
+	if name == "" {
+		name = "for run " + req.RunID
+	}
 	return runbook.Result{Summary: "incident channel " + name + " created (no Slack here)"}, s.wait(ctx, 1)
 }
 
-func (s *Sim) post(audience string) func(context.Context, runbook.Request) (runbook.Result, error) {
+func (s *Sim) post(kind, audience string) func(context.Context, runbook.Request) (runbook.Result, error) {
 	return func(ctx context.Context, req runbook.Request) (runbook.Result, error) {
-		text, err := req.Params.String("text")
+		spec, err := runbook.DecodeText(req.Params)
 		if err != nil {
 			return runbook.Result{}, err
 		}
-		s.record("slack.notify_"+audience, req, "post")
-		return runbook.Result{Summary: fmt.Sprintf("posted to %s: %s", audience, text)}, s.wait(ctx, 1)
+		s.record(kind, req, "post")
+		return runbook.Result{Summary: fmt.Sprintf("posted to %s: %s", audience, spec.Text)}, s.wait(ctx, 1)
 	}
 }
 
 func (s *Sim) requiredApprovals(ctx context.Context, req runbook.Request) (runbook.Result, error) {
-	v, err := req.Params.Texts("repo", "branch")
+	spec, err := runbook.DecodeApprovals(req.Params)
 	if err != nil {
 		return runbook.Result{}, err
 	}
-	repo, branch := v[0], v[1]
-	count, err := req.Params.Int("count")
-	if err != nil {
-		return runbook.Result{}, err
-	}
-	if count < 0 || count > 6 {
-		return runbook.Result{}, fmt.Errorf("required approvals must be 0 to 6 (GitHub's maximum), got %d", count)
-	}
-	key := repo + "@" + branch
+	repo, count := spec.Repo.String(), spec.Count
+	key := repo + "@" + spec.Branch
 	prev, saved := req.Checkpoint["previous"]
 	if !saved {
 		s.mu.Lock()
@@ -223,7 +223,7 @@ func (s *Sim) requiredApprovals(ctx context.Context, req runbook.Request) (runbo
 	s.mu.Lock()
 	s.approvals[key] = count
 	s.mu.Unlock()
-	s.record("github.required_approvals", req, "set")
+	s.record(runbook.KindRequiredApprovals, req, "set")
 	n, _ := strconv.Atoi(prev)
 	return runbook.Result{
 		Summary:  fmt.Sprintf("required approvals on %s changed %d → %d", key, n, count),
@@ -233,17 +233,14 @@ func (s *Sim) requiredApprovals(ctx context.Context, req runbook.Request) (runbo
 }
 
 func (s *Sim) workflow(ctx context.Context, req runbook.Request) (runbook.Result, error) {
-	v, err := req.Params.Texts("repo", "workflow", "ref")
+	spec, err := runbook.DecodeWorkflow(req.Params)
 	if err != nil {
 		return runbook.Result{}, err
 	}
-	repo, file, ref := v[0], v[1], v[2]
-	if _, err := req.Params.StringMap("inputs"); err != nil {
-		return runbook.Result{}, err
-	}
+	repo, file, ref := spec.Repo.String(), spec.File, spec.Ref
 	runID, attached := req.Checkpoint["run_id"]
 	if attached {
-		s.record("github.workflow", req, "reattach")
+		s.record(runbook.KindWorkflow, req, "reattach")
 	} else {
 		s.mu.Lock()
 		s.nextRun++
@@ -253,7 +250,7 @@ func (s *Sim) workflow(ctx context.Context, req runbook.Request) (runbook.Result
 		if err := req.Save(ctx, map[string]string{"run_id": runID}); err != nil {
 			return runbook.Result{}, err
 		}
-		s.record("github.workflow", req, "dispatch")
+		s.record(runbook.KindWorkflow, req, "dispatch")
 	}
 	link := runbook.Link{Label: file + " run #" + runID, URL: fmt.Sprintf("https://github.com/%s/actions/runs/%s", repo, runID)}
 	if !attached {
@@ -273,16 +270,12 @@ func (s *Sim) workflow(ctx context.Context, req runbook.Request) (runbook.Result
 }
 
 func (s *Sim) branchWithChange(ctx context.Context, req runbook.Request) (runbook.Result, error) {
-	v, err := req.Params.Texts("repo", "branch", "file")
+	spec, err := runbook.DecodeBranchChange(req.Params)
 	if err != nil {
 		return runbook.Result{}, err
 	}
-	repo, branch, file := v[0], v[1], v[2]
-	set, err := req.Params.StringMap("set")
-	if err != nil {
-		return runbook.Result{}, err
-	}
-	s.record("github.branch_with_change", req, "commit")
+	repo, branch, file, set := spec.Repo.String(), spec.Branch, spec.File, spec.Set
+	s.record(runbook.KindBranchWithChange, req, "commit")
 	if err := s.wait(ctx, 1); err != nil {
 		return runbook.Result{}, err
 	}
@@ -294,14 +287,11 @@ func (s *Sim) branchWithChange(ctx context.Context, req runbook.Request) (runboo
 }
 
 func (s *Sim) scale(ctx context.Context, req runbook.Request) (runbook.Result, error) {
-	ns, err := req.Params.String("namespace")
+	spec, err := runbook.DecodeScale(req.Params)
 	if err != nil {
 		return runbook.Result{}, err
 	}
-	target, err := scaleTargets(req.Params)
-	if err != nil {
-		return runbook.Result{}, err
-	}
+	ns, target := spec.Namespace, spec.Counts()
 	prev := map[string]int{}
 	if cp := req.Checkpoint; len(cp) > 0 {
 		for name, v := range cp {
@@ -335,7 +325,7 @@ func (s *Sim) scale(ctx context.Context, req runbook.Request) (runbook.Result, e
 		s.mu.Unlock()
 		parts = append(parts, fmt.Sprintf("%s/%s %d→%d", ns, name, prev[name], target[name]))
 	}
-	s.record("kubernetes.scale", req, "scale")
+	s.record(runbook.KindScale, req, "scale")
 	req.Progress(ctx, "waiting for the rollout: "+strings.Join(parts, ", "))
 	if err := s.wait(ctx, 2); err != nil {
 		return runbook.Result{}, err
@@ -343,34 +333,13 @@ func (s *Sim) scale(ctx context.Context, req runbook.Request) (runbook.Result, e
 	return runbook.Result{Summary: "scaled " + strings.Join(parts, ", "), Remember: prev}, nil
 }
 
-// scaleTargets reads kubernetes.scale's two forms: a list and one count, or a
-// map of counts (restoring remembered values).
-func scaleTargets(p runbook.Params) (map[string]int, error) {
-	if m, err := p.IntMap("replicas"); err == nil {
-		return m, nil
-	}
-	n, err := p.Int("replicas")
-	if err != nil {
-		return nil, err
-	}
-	deps, err := p.Strings("deployments")
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]int{}
-	for _, d := range deps {
-		out[d] = n
-	}
-	return out, nil
-}
-
 func (s *Sim) postgresWait(ctx context.Context, req runbook.Request) (runbook.Result, error) {
-	v, err := req.Params.Texts("resource_group", "server")
+	spec, err := runbook.DecodeServer(req.Params)
 	if err != nil {
 		return runbook.Result{}, err
 	}
-	rg, server := v[0], v[1]
-	s.record("azure.postgres.wait", req, "wait")
+	rg, server := spec.ResourceGroup, spec.Server
+	s.record(runbook.KindPostgresWait, req, "wait")
 	req.Progress(ctx, "server "+server+" is Provisioning")
 	if err := s.wait(ctx, 2); err != nil {
 		return runbook.Result{}, err
@@ -382,12 +351,12 @@ func (s *Sim) postgresWait(ctx context.Context, req runbook.Request) (runbook.Re
 }
 
 func (s *Sim) postgresDelete(ctx context.Context, req runbook.Request) (runbook.Result, error) {
-	v, err := req.Params.Texts("resource_group", "server")
+	spec, err := runbook.DecodeServer(req.Params)
 	if err != nil {
 		return runbook.Result{}, err
 	}
-	rg, server := v[0], v[1]
-	s.record("azure.postgres.delete", req, "delete")
+	rg, server := spec.ResourceGroup, spec.Server
+	s.record(runbook.KindPostgresDelete, req, "delete")
 	if err := s.wait(ctx, 2); err != nil {
 		return runbook.Result{}, err
 	}
@@ -398,12 +367,12 @@ func (s *Sim) postgresDelete(ctx context.Context, req runbook.Request) (runbook.
 }
 
 func (s *Sim) backupsList(ctx context.Context, req runbook.Request) (runbook.Result, error) {
-	v, err := req.Params.Texts("account", "container")
+	spec, err := runbook.DecodeBackups(req.Params)
 	if err != nil {
 		return runbook.Result{}, err
 	}
-	account, container := v[0], v[1]
-	s.record("azure.backups.list", req, "list")
+	account, container := spec.Account, spec.Container
+	s.record(runbook.KindBackupsList, req, "list")
 	if err := s.wait(ctx, 1); err != nil {
 		return runbook.Result{}, err
 	}
@@ -413,13 +382,13 @@ func (s *Sim) backupsList(ctx context.Context, req runbook.Request) (runbook.Res
 }
 
 func (s *Sim) httpCheck(ctx context.Context, req runbook.Request) (runbook.Result, error) {
-	url, err := req.Params.String("url")
+	spec, err := runbook.DecodeHTTPCheck(req.Params)
 	if err != nil {
 		return runbook.Result{}, err
 	}
-	s.record("http.check", req, "get")
+	s.record(runbook.KindHTTPCheck, req, "get")
 	if err := s.wait(ctx, 1); err != nil {
 		return runbook.Result{}, err
 	}
-	return runbook.Result{Summary: fmt.Sprintf("GET %s%s: HTTP %d in 84ms", url, req.Params.StringOr("path", ""), req.Params.IntOr("expect_status", 200))}, nil
+	return runbook.Result{Summary: fmt.Sprintf("GET %s: HTTP %d in 84ms", spec.URL, spec.Status)}, nil
 }

@@ -33,7 +33,7 @@ func (a *app) realActions(family string) (runbook.Registry, error) {
 		}
 		return c.Actions(), nil
 	case "kubernetes":
-		return runbook.Registry{"kubernetes.scale": &kubeRouter{kubeconfig: a.getenv("KUBECONFIG"), log: a.log}}, nil
+		return runbook.Registry{runbook.KindScale: &kubeRouter{kubeconfig: a.getenv("KUBECONFIG"), log: a.log}}, nil
 	case "http":
 		return httpcheck.Actions(&http.Client{Timeout: time.Minute}), nil
 	}
@@ -64,7 +64,7 @@ func (r *kubeRouter) Run(ctx context.Context, req runbook.Request) (runbook.Resu
 		if r.clients == nil {
 			r.clients = map[string]runbook.Action{}
 		}
-		act = c.Actions()["kubernetes.scale"]
+		act = c.Actions()[runbook.KindScale]
 		r.clients[name] = act
 	}
 	r.mu.Unlock()
