@@ -48,7 +48,29 @@ type Run struct {
 	Vars       map[string]any    // config, inputs and rendered run vars
 	Remembered map[string]any    // values steps remembered (.remember.NAME)
 	Meta       map[string]string // opaque to the engine: e.g. the bot's channel and message ts
+	Setup      Setup             // how the run runs; fixed at its start
 }
+
+// Setup is how a run runs: which adapter families are simulated, the config
+// file and the store it was started with. It is part of the run so that a
+// resume uses the same adapters (a live run never goes on as a simulation,
+// a rehearsal never turns live) and can print the exact command to go on.
+type Setup struct {
+	// Simulated lists the simulated adapter families (github, kubernetes,
+	// azure, http, slack), sorted; empty means every one is real.
+	Simulated []string `json:"simulated"`
+	// Families lists every adapter family the run was started with, so that
+	// "none simulated" is told apart from "unknown" (a run from before setups).
+	Families []string `json:"families"`
+	Config   string   `json:"config,omitempty"` // the config file it was started with
+	Store    string   `json:"store,omitempty"`  // the store (--db) it lives in
+}
+
+// Known reports whether the run recorded its setup.
+func (s Setup) Known() bool { return len(s.Families) > 0 }
+
+// Live reports whether any adapter family of the run is real.
+func (s Setup) Live() bool { return len(s.Simulated) < len(s.Families) }
 
 // Link is a URL with a label, e.g. a workflow run.
 type Link struct {

@@ -78,6 +78,12 @@ var migrations = []string{
 		done_at    TEXT              -- NULL until delivered
 	) STRICT;
 	CREATE INDEX outbox_pending ON outbox (id) WHERE done_at IS NULL;`,
+
+	// 3: how a run runs (which adapter families are simulated, its config
+	// file and store), so a resume cannot silently change it. Runs from
+	// before it were rehearsals or serve runs; '{}' reads as "unknown" and
+	// a resume of such a run must say how it runs.
+	`ALTER TABLE runs ADD COLUMN setup TEXT NOT NULL DEFAULT '{}';`,
 }
 
 // migrate applies the migrations the database has not recorded yet, each in
