@@ -41,13 +41,17 @@ func (e *Engine) approve(ctx context.Context, runID, stepID string, version int,
 	if slices.Contains(st.Approvers, actor) {
 		return e.refuse(ctx, run, stepID, actor, fmt.Sprintf("you already approved %q; it needs a second person", step.Title))
 	}
+	need, err := e.approvals(ctx, run, step)
+	if err != nil {
+		return err
+	}
 	now := e.opts.Clock.Now()
 	st.Approvers = append(st.Approvers, actor)
 	st.Actor = actor
 	st.Version++
-	if len(st.Approvers) < step.Approvals {
+	if len(st.Approvers) < need {
 		ev := &Event{RunID: runID, StepID: stepID, Kind: EventStepApproved, Actor: actor, At: now,
-			Text: fmt.Sprintf("approved %q (%d of %d approvals; a second person must approve)", step.Title, len(st.Approvers), step.Approvals)}
+			Text: fmt.Sprintf("approved %q (%d of %d approvals; a second person must approve)", step.Title, len(st.Approvers), need)}
 		return e.swap(ctx, run, st, ev)
 	}
 	if err := e.claim(ctx, run, &st, step, actor); err != nil {
@@ -164,6 +168,9 @@ func (e *Engine) actionable(ctx context.Context, runID, stepID string, version i
 	}
 	if run.State != RunActive {
 		return nil, StepState{}, Step{}, Refusef("run %s is %s; nothing more runs", runID, run.State)
+	}
+	if err := e.sameSetup(run); err != nil {
+		return nil, StepState{}, Step{}, err
 	}
 	st, err := e.step(ctx, runID, stepID)
 	if err != nil {

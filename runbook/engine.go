@@ -34,6 +34,13 @@ type Options struct {
 	RetryBackoff time.Duration
 	MaxAttempts  int
 	NewID        func(now time.Time) string
+	// Guard lists the live resources of every configured environment; no
+	// destructive step may target one, whatever its runbook says.
+	Guard Guard
+	// Setup is how this engine runs steps: the config file and store it was
+	// given (the adapter families and which are simulated come from Actions).
+	// New runs record it; runs started with another setup are refused.
+	Setup Setup
 }
 
 // Engine runs runbooks: it owns every state transition, writes each one to the
@@ -67,6 +74,7 @@ func New(opts Options) *Engine {
 	if opts.NewID == nil {
 		opts.NewID = newRunID
 	}
+	opts.Setup.Families, opts.Setup.Simulated = families(opts.Actions)
 	return &Engine{opts: opts, log: opts.Logger.Named("engine"), cancels: map[string]context.CancelFunc{}, parsed: map[string]*Runbook{}}
 }
 
@@ -149,10 +157,14 @@ func (e *Engine) newRun(req StartRequest) (*Run, []StepState, *Event, error) {
 	if err != nil {
 		return nil, nil, nil, &Refusal{Text: err.Error()}
 	}
+	if err := e.checkInputs(req.Runbook, inputs); err != nil {
+		return nil, nil, nil, &Refusal{Text: err.Error()}
+	}
 	run := &Run{
 		ID: e.opts.NewID(now), RunbookID: req.Runbook.ID, Runbook: req.Runbook.Raw, Version: 1,
 		Service: req.Service, Env: req.Env, State: RunActive, StartedBy: req.Actor, StartedAt: now,
 		Remembered: map[string]any{}, Meta: maps.Clone(req.Meta), Vars: maps.Clone(req.Config),
+		Setup: e.opts.Setup,
 	}
 	if run.Meta == nil {
 		run.Meta = map[string]string{}
@@ -172,8 +184,23 @@ func (e *Engine) newRun(req StartRequest) (*Run, []StepState, *Event, error) {
 		vars[v.Name] = got
 	}
 	run.Vars["vars"] = vars
-	if _, err := RenderPlan(req.Runbook, run, nil); err != nil {
+	params, err := RenderPlan(req.Runbook, run, nil)
+	if err != nil {
 		return nil, nil, nil, &Refusal{Text: err.Error()}
+	}
+	// Every step whose parameters are known now is checked now, with the
+	// same contract its adapter uses: a bad value stops the start, not step 9.
+	var problems []error
+	for i, step := range req.Runbook.Steps {
+		if pending(params[i]) {
+			continue
+		}
+		if err := e.checkStep(step, params[i]); err != nil {
+			problems = append(problems, err)
+		}
+	}
+	if len(problems) > 0 {
+		return nil, nil, nil, &Refusal{Text: fmt.Sprintf("%s/%s cannot run %s: %v", req.Service, req.Env, req.Runbook.ID, errors.Join(problems...))}
 	}
 	steps := make([]StepState, len(req.Runbook.Steps))
 	for i, s := range req.Runbook.Steps {

@@ -44,6 +44,9 @@ func (e *Engine) ResumeRun(ctx context.Context, runID string) error {
 	if run.State != RunActive {
 		return Refusef("run %s is %s", runID, run.State)
 	}
+	if err := e.sameSetup(run); err != nil {
+		return err
+	}
 	steps, err := e.opts.Store.Steps(ctx, runID)
 	if err != nil {
 		return fmt.Errorf("steps of %s: %w", runID, err)
@@ -215,6 +218,11 @@ func (e *Engine) invoke(ctx context.Context, run *Run, st *StepState, step Step,
 	if err != nil {
 		return Result{}, fmt.Errorf("render parameters: %w", err)
 	}
+	// The same contract and guard as at the start, now with the values
+	// earlier steps remembered: nothing is called with a bad or live target.
+	if err := e.checkStep(step, params); err != nil {
+		return Result{}, err
+	}
 	simulated := isSimulated(action)
 	req := Request{
 		RunID: run.ID, StepID: step.ID, Attempt: st.Attempt, Actor: st.Actor, Params: params,
@@ -364,8 +372,8 @@ func (e *Engine) advance(ctx context.Context, runID string) error {
 		st.State = AwaitingApproval
 		st.Version++
 		who := "an approver"
-		if step.Approvals > 1 {
-			who = fmt.Sprintf("%d different approvers", step.Approvals)
+		if need, err := e.approvals(ctx, run, step); err == nil && need > 1 {
+			who = fmt.Sprintf("%d different approvers", need)
 		}
 		ev := &Event{RunID: runID, StepID: st.StepID, Kind: EventStepWaiting, Actor: "drbot", At: e.opts.Clock.Now(),
 			Text: fmt.Sprintf("step %d/%d %q is waiting for %s", next+1, len(steps), step.Title, who)}

@@ -64,6 +64,10 @@ func parseInput(in Input, text string, now time.Time) (any, error) {
 			return nil, fmt.Errorf("%q is not true or false", text)
 		}
 		return b, nil
+	case InputServer:
+		if err := CheckServerName(text); err != nil {
+			return nil, err
+		}
 	case InputChoice:
 		if !slices.Contains(in.Choices, text) {
 			return nil, fmt.Errorf("%q is not one of %s", text, strings.Join(in.Choices, ", "))

@@ -18,6 +18,10 @@ type Kind struct {
 	// Decode is the kind's one parameter contract (see contract.go): it
 	// returns the typed spec or says which parameter is wrong and why.
 	Decode func(p Params) (any, error)
+	// Targets names what a destructive kind destroys, from its decoded spec;
+	// the engine's Guard refuses a live one. Verb says what it does to them.
+	Targets func(spec any) []Resource
+	Verb    string
 }
 
 // Action kinds: the names runbooks use in `action:` and adapters register.
@@ -32,6 +36,9 @@ const (
 	KindPostgresWait       = "azure.postgres.wait"
 	KindPostgresDelete     = "azure.postgres.delete"
 	KindBackupsList        = "azure.backups.list"
+	KindPostgresCheckGone  = "azure.postgres.check_gone"
+	KindPostgresPreparePTR = "azure.postgres.prepare_ptr"
+	KindBackupsCheck       = "azure.backups.check"
 	KindHTTPCheck          = "http.check"
 	// ManualKind is the action kind of a checklist item a person marks done.
 	ManualKind = "manual"
@@ -113,14 +120,17 @@ var Kinds = map[string]Kind{
 		},
 	},
 	KindPostgresWait: {
-		Name: KindPostgresWait, Decode: decoder(DecodeServer), Required: []string{"resource_group", "server"},
+		Name: KindPostgresWait, Decode: decoder(DecodeServer), Required: []string{"resource_group", "server"}, Optional: []string{"subscription"},
 		Describe: func(p Params) string {
 			return fmt.Sprintf("Wait until Azure Postgres flexible server %s (resource group %s) is Ready",
 				orUnset(p, "server", "?"), orUnset(p, "resource_group", "?"))
 		},
 	},
 	KindPostgresDelete: {
-		Name: KindPostgresDelete, Decode: decoder(DecodeServer), Required: []string{"resource_group", "server"}, Destructive: true,
+		Name: KindPostgresDelete, Decode: decoder(DecodeServer), Required: []string{"resource_group", "server"}, Optional: []string{"subscription"}, Destructive: true,
+		Verb: "delete", Targets: func(spec any) []Resource {
+			return []Resource{{Type: ResourcePostgresServer, Name: spec.(ServerSpec).Server}}
+		},
 		Describe: func(p Params) string {
 			return fmt.Sprintf("Delete Azure Postgres flexible server %s (resource group %s)",
 				orUnset(p, "server", "?"), orUnset(p, "resource_group", "?"))
@@ -131,6 +141,34 @@ var Kinds = map[string]Kind{
 		Describe: func(p Params) string {
 			return fmt.Sprintf("List backups in storage account %s, container %s (newest first; the newest is remembered)",
 				orUnset(p, "account", "?"), orUnset(p, "container", "?"))
+		},
+	},
+	// The Azure checks below read and never change anything: a check that
+	// fails stops the run before the step it guards.
+	KindPostgresCheckGone: {
+		Name: KindPostgresCheckGone, Decode: decoder(DecodeAzureServer), Required: []string{"resource_group", "server"}, Optional: []string{"subscription"},
+		Describe: func(p Params) string {
+			return fmt.Sprintf("Check that Azure Postgres flexible server %s (resource group %s) is really gone or not Ready; fail if it is Ready",
+				orUnset(p, "server", "?"), orUnset(p, "resource_group", "?"))
+		},
+	},
+	KindPostgresPreparePTR: {
+		Name: KindPostgresPreparePTR, Decode: decoder(DecodePTR), Required: []string{"resource_group", "server", "ptr_server", "restore_time"}, Optional: []string{"subscription"},
+		Describe: func(p Params) string {
+			ptr := orUnset(p, "ptr_server", "?")
+			return fmt.Sprintf("Check that %s is inside the restore window of Azure Postgres flexible server %s (resource group %s: earliest restore point to 5 minutes ago) and that the PTR server name %s is free, else use the next free one (%s2, %s3…); the name to use is remembered",
+				orUnset(p, "restore_time", "?"), orUnset(p, "server", "?"), orUnset(p, "resource_group", "?"), ptr, ptr, ptr)
+		},
+	},
+	KindBackupsCheck: {
+		Name: KindBackupsCheck, Decode: decoder(DecodeBackupCheck), Required: []string{"account", "container", "name", "expect"},
+		Describe: func(p Params) string {
+			what := "exists (show its size and age)"
+			if p.StringOr("expect", "") == BackupFree {
+				what = "does not exist yet (the backup workflow fails when it does)"
+			}
+			return fmt.Sprintf("Check that backup %s in storage account %s, container %s %s",
+				orUnset(p, "name", "?"), orUnset(p, "account", "?"), orUnset(p, "container", "?"), what)
 		},
 	},
 	KindHTTPCheck: {

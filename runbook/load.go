@@ -182,7 +182,7 @@ func (v *validator) input(i int, in rawInput, names map[string]bool) Input {
 	}
 	names[in.Name] = true
 	switch out.Type {
-	case InputString, InputTime, InputBool:
+	case InputString, InputTime, InputBool, InputServer:
 	case InputChoice:
 		if len(in.Choices) == 0 {
 			v.fail(path, field+".choices", "a choice input needs choices")
@@ -191,7 +191,7 @@ func (v *validator) input(i int, in rawInput, names map[string]bool) Input {
 			v.fail(path, field+".default", "%q is not one of the choices", in.Default)
 		}
 	default:
-		v.fail(append(path, "type"), field+".type", "unknown type %q; use string, time, choice or bool", in.Type)
+		v.fail(append(path, "type"), field+".type", "unknown type %q; use string, time, choice, bool or postgres_server", in.Type)
 	}
 	out.MinAge = v.duration(append(path, "min_age"), field+".min_age", in.MinAge)
 	out.MaxAge = v.duration(append(path, "max_age"), field+".max_age", in.MaxAge)

@@ -11,6 +11,9 @@ const (
 	InputTime   InputType = "time"
 	InputChoice InputType = "choice"
 	InputBool   InputType = "bool"
+	// InputServer is a Postgres flexible server name (Azure's naming rules),
+	// never the live server of a configured environment.
+	InputServer InputType = "postgres_server"
 )
 
 // Input is a value the incident lead supplies when a run starts.

@@ -21,7 +21,7 @@ func data(run *Run, rb *Runbook, placeholders bool, steps []StepState) map[strin
 		for i, s := range rb.Steps {
 			ended := i < len(steps) && steps[i].State.Terminal()
 			if _, ok := remembered[s.Remember]; s.Remember != "" && !ok && !ended {
-				remembered[s.Remember] = fmt.Sprintf("<%s, remembered by step %s>", s.Remember, s.ID)
+				remembered[s.Remember] = placeholder(s.Remember, s.ID)
 			}
 		}
 	}
@@ -168,6 +168,7 @@ func BuildView(run *Run, rb *Runbook, steps []StepState, actions Registry) *RunV
 	v := &RunView{Run: run, Runbook: rb}
 	for i, s := range rb.Steps {
 		sv := StepView{Step: s, Params: params[i], Call: Describe(s.Action, params[i])}
+		sv.Step.Approvals = Approvals(s, params[i])
 		if i < len(steps) {
 			sv.State = steps[i]
 		}
