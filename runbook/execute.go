@@ -247,6 +247,10 @@ func (e *Engine) invoke(ctx context.Context, run *Run, st *StepState, step Step,
 				log.Warn("record progress", zap.Error(err))
 			}
 		},
+		Claim: func(ctx context.Context, resource string) error {
+			return e.opts.Store.Claim(ctx, Claim{Resource: resource, RunID: run.ID, StepID: step.ID, At: e.opts.Clock.Now()})
+		},
+		ClaimOf: e.opts.Store.ClaimOf,
 	}
 	backoff := e.opts.RetryBackoff
 	for attempt := 1; ; attempt++ {

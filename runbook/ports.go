@@ -3,6 +3,7 @@ package runbook
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -29,7 +30,39 @@ type Store interface {
 	AppendEvent(ctx context.Context, ev *Event) error
 	// Events returns a run's timeline in order.
 	Events(ctx context.Context, runID string) ([]Event, error)
+	// Claim records, durably and atomically, that claim.RunID/StepID owns
+	// claim.Resource. Claiming again from the same step is a no-op; when
+	// another step holds the resource it returns a *ClaimedError naming that
+	// step (errors.Is ErrClaimed) and changes nothing.
+	Claim(ctx context.Context, claim Claim) error
+	// ClaimOf returns the claim on resource, or ErrNotFound.
+	ClaimOf(ctx context.Context, resource string) (Claim, error)
 }
+
+// Claim says that one step of one run owns an external resource, such as the
+// workflow run its dispatch started. Resources are keyed by a string the
+// adapter builds, e.g. "github-run:owner/repo:123". A claim is never
+// released: a GitHub run that did one step's work must never be taken for
+// another step's, even after the first run ends.
+type Claim struct {
+	Resource string
+	RunID    string
+	StepID   string
+	At       time.Time
+}
+
+// ErrClaimed means a resource is claimed by another step.
+var ErrClaimed = errors.New("claimed by another step")
+
+// ClaimedError is a refused claim: Holder owns the resource.
+type ClaimedError struct{ Holder Claim }
+
+func (e *ClaimedError) Error() string {
+	return fmt.Sprintf("%s is claimed by step %s of run %s", e.Holder.Resource, e.Holder.StepID, e.Holder.RunID)
+}
+
+// Is makes errors.Is(err, ErrClaimed) true.
+func (e *ClaimedError) Is(target error) bool { return target == ErrClaimed }
 
 // Notifier announces timeline events (Slack, the terminal). It is called after
 // the event is stored; it must not block the engine for long.
@@ -79,6 +112,15 @@ type Request struct {
 	Save func(ctx context.Context, checkpoint map[string]string) error
 	// Progress reports a long step's progress (text plus optional links).
 	Progress func(ctx context.Context, text string, links ...Link)
+	// Claim takes an external resource (see Claim) for this step before the
+	// action treats it as its own: nil if the step holds it now, a
+	// *ClaimedError (errors.Is ErrClaimed) if another step does. Nil when
+	// nothing keeps claims, as in some adapter tests.
+	Claim func(ctx context.Context, resource string) error
+	// ClaimOf returns the claim on resource, or ErrNotFound, so that an
+	// action can pass over what other steps own without claiming it. Nil
+	// when Claim is.
+	ClaimOf func(ctx context.Context, resource string) (Claim, error)
 }
 
 // Result is what a finished action reports.

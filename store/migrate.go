@@ -84,6 +84,16 @@ var migrations = []string{
 	// before it were rehearsals or serve runs; '{}' reads as "unknown" and
 	// a resume of such a run must say how it runs.
 	`ALTER TABLE runs ADD COLUMN setup TEXT NOT NULL DEFAULT '{}';`,
+
+	// 4: external resources claimed by a step, e.g. the workflow run its
+	// dispatch started. No foreign key to steps: a claim outlives its run,
+	// so that a deleted run never frees its GitHub run for another step.
+	`CREATE TABLE claims (
+		resource   TEXT PRIMARY KEY, -- e.g. github-run:owner/repo:123
+		run_id     TEXT NOT NULL,
+		step_id    TEXT NOT NULL,
+		claimed_at TEXT
+	) STRICT;`,
 }
 
 // migrate applies the migrations the database has not recorded yet, each in
