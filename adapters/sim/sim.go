@@ -6,6 +6,7 @@ package sim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -238,14 +239,38 @@ func (s *Sim) workflow(ctx context.Context, req runbook.Request) (runbook.Result
 		return runbook.Result{}, err
 	}
 	repo, file, ref := spec.Repo.String(), spec.File, spec.Ref
+	// Simulated runs are claimed like real ones (the same Request.Claim
+	// contract), under their own prefix so that they never collide with a
+	// real GitHub run id in a store shared with real runs.
+	claim := func(id string) error {
+		if req.Claim == nil {
+			return nil
+		}
+		return req.Claim(ctx, "sim-github-run:"+strings.ToLower(repo)+":"+id)
+	}
 	runID, attached := req.Checkpoint["run_id"]
 	if attached {
+		if err := claim(runID); err != nil {
+			return runbook.Result{}, fmt.Errorf("re-attach to simulated run %s of %s: %w", runID, file, err)
+		}
 		s.record(runbook.KindWorkflow, req, "reattach")
 	} else {
-		s.mu.Lock()
-		s.nextRun++
-		runID = strconv.Itoa(s.nextRun)
-		s.mu.Unlock()
+		// The counter restarts with the process while claims outlive it:
+		// skip ids that earlier rehearsals claimed, as GitHub never reuses
+		// a run id. Claims are finite, so this ends.
+		for {
+			s.mu.Lock()
+			s.nextRun++
+			runID = strconv.Itoa(s.nextRun)
+			s.mu.Unlock()
+			err := claim(runID)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, runbook.ErrClaimed) {
+				return runbook.Result{}, fmt.Errorf("dispatch simulated %s: %w", file, err)
+			}
+		}
 		// Saved before the dispatch "happens", as the real adapter does.
 		if err := req.Save(ctx, map[string]string{"run_id": runID}); err != nil {
 			return runbook.Result{}, err
