@@ -74,11 +74,11 @@ func (b *Bot) createChannel(ctx context.Context, req runbook.Request) (runbook.R
 // waits a little for Slack to take it, to link the posts.
 func (b *Bot) notice(audience string, channels func() []string) actionFunc {
 	return func(ctx context.Context, req runbook.Request) (runbook.Result, error) {
-		text, err := req.Params.String("text")
+		spec, err := runbook.DecodeText(req.Params)
 		if err != nil {
 			return runbook.Result{}, err
 		}
-		chans := channels()
+		text, chans := spec.Text, channels()
 		if len(chans) == 0 {
 			return runbook.Result{}, fmt.Errorf("no %s channels are configured (slack.%s_channels in drbot.yaml); post it by hand and skip this step", audience, audience)
 		}

@@ -72,3 +72,18 @@ func (c *Config) ChannelName(service, env string, at time.Time) string {
 	r := strings.NewReplacer("{date}", at.UTC().Format("20060102"), "{service}", service, "{env}", env)
 	return strings.ToLower(r.Replace(c.Slack.ChannelName))
 }
+
+// Guard lists the live resources of every configured environment (their
+// Postgres servers): the engine refuses any destructive step aimed at one.
+func (c *Config) Guard() runbook.Guard {
+	var g runbook.Guard
+	for _, name := range runbook.SortedKeys(c.Services) {
+		svc := c.Services[name]
+		for _, key := range runbook.SortedKeys(svc.Environments) {
+			if server := svc.Environments[key].Postgres.Server; server != "" {
+				g = append(g, runbook.LiveResource{Resource: runbook.Resource{Type: runbook.ResourcePostgresServer, Name: server}, Service: name, Env: key})
+			}
+		}
+	}
+	return g
+}

@@ -78,15 +78,48 @@ func (e *Engine) Retry(ctx context.Context, runID, stepID string, version int, a
 	return e.advance(ctx, runID)
 }
 
-// Skip skips a step awaiting approval or one that failed.
+// Skip skips a step awaiting approval or one that failed. A step whose
+// remembered value a later step needs is not skipped this way: the refusal
+// says what is needed (see SkipNeeds and SkipWithValue), so that a skip
+// never breaks a later step with no way forward.
 func (e *Engine) Skip(ctx context.Context, runID, stepID string, version int, actor, reason string) error {
+	return e.SkipWithValue(ctx, runID, stepID, version, actor, reason, "")
+}
+
+// SkipWithValue skips a step and stores value, as a person typed it, as
+// what the step would have remembered. value is needed exactly when
+// SkipNeeds reports a need.
+func (e *Engine) SkipWithValue(ctx context.Context, runID, stepID string, version int, actor, reason, value string) error {
 	run, st, step, err := e.actionable(ctx, runID, stepID, version, actor, "skip", AwaitingApproval, Failed)
+	if err != nil {
+		return err
+	}
+	need, err := e.SkipNeeds(ctx, runID, stepID)
 	if err != nil {
 		return err
 	}
 	text := fmt.Sprintf("skipped %q", step.Title)
 	if reason != "" {
 		text += ": " + reason
+	}
+	if need != nil {
+		if value == "" {
+			return &Refusal{Text: need.Text(step)}
+		}
+		v, err := parseRemembered(step, value)
+		if err != nil {
+			return Refusef("%s for %s: %v (%s)", step.Remember, step.Title, err, need.Help)
+		}
+		if err := e.updateRun(ctx, runID, func(r *Run) error {
+			r.Remembered[step.Remember] = v
+			return nil
+		}, nil); err != nil {
+			return fmt.Errorf("remember %s: %w", step.Remember, err)
+		}
+		text += fmt.Sprintf("; %s=%s given by %s", step.Remember, strings.TrimSpace(value), actor)
+		if need.Current != "" {
+			text += fmt.Sprintf(" (the system held %s)", need.Current)
+		}
 	}
 	if err := e.finish(ctx, run, st, Skipped, actor, text, nil); err != nil {
 		return err

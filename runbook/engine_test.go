@@ -245,9 +245,19 @@ func TestStateMachine(t *testing.T) {
 			act: func(f *fixture, id string, v int) error { return f.eng.Approve(ctx, id, "scale-down", v-1, "U1") }},
 		{name: "a later step is not ready", refusal: "not ready yet", wantState: runbook.AwaitingApproval,
 			act: func(f *fixture, id string, v int) error { return f.eng.Approve(ctx, id, "freeze-merges", 1, "U1") }},
-		{name: "skip", wantState: runbook.Skipped,
+		{name: "skip without the value a later step needs", wantState: runbook.AwaitingApproval,
+			refusal: `leaves previous_replicas unknown, and "Start the web app and workers again" needs it`,
 			act: func(f *fixture, id string, v int) error {
 				return f.eng.Skip(ctx, id, "scale-down", v, "U1", "already down")
+			}},
+		{name: "skip with a bad value", wantState: runbook.AwaitingApproval,
+			refusal: `"web" is not deployment=count`,
+			act: func(f *fixture, id string, v int) error {
+				return f.eng.SkipWithValue(ctx, id, "scale-down", v, "U1", "already down", "web")
+			}},
+		{name: "skip with the value", wantState: runbook.Skipped,
+			act: func(f *fixture, id string, v int) error {
+				return f.eng.SkipWithValue(ctx, id, "scale-down", v, "U1", "already down", "itt-mentor-services-staging=2 itt-mentor-services-staging-worker=1")
 			}},
 		{name: "retry needs a failure", refusal: "changed since this message", wantState: runbook.AwaitingApproval,
 			act: func(f *fixture, id string, v int) error { return f.eng.Retry(ctx, id, "scale-down", v, "U1") }},

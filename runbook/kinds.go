@@ -22,6 +22,9 @@ type Kind struct {
 	// the engine's Guard refuses a live one. Verb says what it does to them.
 	Targets func(spec any) []Resource
 	Verb    string
+	// Memory types the value a step of this kind remembers, so that a person
+	// can give it when the step is skipped; nil takes text as it is.
+	Memory *Memory
 }
 
 // Action kinds: the names runbooks use in `action:` and adapters register.
@@ -65,7 +68,7 @@ var Kinds = map[string]Kind{
 		},
 	},
 	KindRequiredApprovals: {
-		Name: KindRequiredApprovals, Decode: decoder(DecodeApprovals), Required: []string{"repo", "branch", "count"},
+		Name: KindRequiredApprovals, Decode: decoder(DecodeApprovals), Memory: approvalsMemory, Required: []string{"repo", "branch", "count"},
 		Describe: func(p Params) string {
 			return fmt.Sprintf("Set required PR approvals on %s@%s to %s (branch protection, review count only; the current count is remembered)",
 				orUnset(p, "repo", "?"), orUnset(p, "branch", "?"), orUnset(p, "count", "?"))
@@ -94,7 +97,7 @@ var Kinds = map[string]Kind{
 		},
 	},
 	KindScale: {
-		Name: KindScale, Decode: decoder(DecodeScale), Required: []string{"namespace", "replicas"}, Optional: []string{"deployments", "wait", "context"},
+		Name: KindScale, Decode: decoder(DecodeScale), Memory: replicaMemory, Required: []string{"namespace", "replicas"}, Optional: []string{"deployments", "wait", "context"},
 		Describe: func(p Params) string {
 			ns := orUnset(p, "namespace", "?")
 			if c := p.StringOr("context", ""); c != "" {

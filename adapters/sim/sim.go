@@ -100,6 +100,18 @@ func (s *Sim) Approvals(repo, branch string) int {
 	return s.approvalsLocked(repo + "@" + branch)
 }
 
+// replicaLocked returns a deployment's simulated count: as seeded or set, else
+// 2 for the first of a step and 1 for the rest (the seed's web 2, worker 1).
+func (s *Sim) replicaLocked(namespace, name string, first bool) int {
+	if n, ok := s.replicas[namespace+"/"+name]; ok {
+		return n
+	}
+	if first {
+		return 2
+	}
+	return 1
+}
+
 func (s *Sim) approvalsLocked(key string) int {
 	if n, ok := s.approvals[key]; ok {
 		return n
@@ -117,6 +129,7 @@ func (s *Sim) record(kind string, req runbook.Request, what string) {
 type action struct {
 	kind string
 	run  func(ctx context.Context, req runbook.Request) (runbook.Result, error)
+	sim  *Sim
 }
 
 func (a action) Run(ctx context.Context, req runbook.Request) (runbook.Result, error) {
@@ -142,11 +155,14 @@ func (s *Sim) Actions() runbook.Registry {
 		runbook.KindPostgresWait:       s.postgresWait,
 		runbook.KindPostgresDelete:     s.postgresDelete,
 		runbook.KindBackupsList:        s.backupsList,
+		runbook.KindPostgresCheckGone:  s.postgresCheckGone,
+		runbook.KindPostgresPreparePTR: s.postgresPreparePTR,
+		runbook.KindBackupsCheck:       s.backupsCheck,
 		runbook.KindHTTPCheck:          s.httpCheck,
 	}
 	reg := runbook.Registry{}
 	for kind, fn := range impl {
-		reg[kind] = action{kind: kind, run: fn}
+		reg[kind] = action{kind: kind, run: fn, sim: s}
 	}
 	return reg
 }
@@ -325,14 +341,7 @@ func (s *Sim) scale(ctx context.Context, req runbook.Request) (runbook.Result, e
 	} else {
 		s.mu.Lock()
 		for i, name := range runbook.SortedKeys(target) {
-			n, ok := s.replicas[ns+"/"+name]
-			if !ok {
-				n = 1
-				if i == 0 {
-					n = 2
-				}
-			}
-			prev[name] = n
+			prev[name] = s.replicaLocked(ns, name, i == 0)
 		}
 		s.mu.Unlock()
 		cp := map[string]string{}

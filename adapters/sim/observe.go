@@ -1,0 +1,39 @@
+package sim
+
+import (
+	"context"
+
+	"github.com/drbot-dev/drbot/runbook"
+)
+
+var _ runbook.Observer = action{}
+
+// Observe reads, changing nothing, what a step of the action's kind would
+// remember: the simulated replica counts or required approvals now. Other
+// kinds remember nothing that can be read back, and report nil.
+func (a action) Observe(_ context.Context, req runbook.Request) (any, error) {
+	s := a.sim
+	switch a.kind {
+	case runbook.KindScale:
+		spec, err := runbook.DecodeScale(req.Params)
+		if err != nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		counts := map[string]int{}
+		for _, t := range spec.Targets {
+			counts[t.Deployment] = s.replicaLocked(spec.Namespace, t.Deployment, len(counts) == 0)
+		}
+		return counts, nil
+	case runbook.KindRequiredApprovals:
+		spec, err := runbook.DecodeApprovals(req.Params)
+		if err != nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.approvalsLocked(spec.Repo.String() + "@" + spec.Branch), nil
+	}
+	return nil, nil
+}
