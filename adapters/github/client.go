@@ -33,6 +33,15 @@ const (
 	// server did not say which run it started. GitHub lists a new run within
 	// seconds; two minutes leaves room for a busy instance.
 	DefaultFindTimeout = 2 * time.Minute
+	// DefaultDispatchSearch is how long drbot looks for the run of a
+	// dispatch whose answer was lost before it takes the dispatch for
+	// refused and dispatches again. GitHub lists a dispatched run within a
+	// few seconds; users of return-dispatch report up to 8 s from dispatch
+	// to a started job (Codex-/return-dispatch#183). 20 s is over twice that,
+	// so a dispatch that did start a run is rarely taken for refused (and
+	// if it is, the second run is reported), while a refused one costs
+	// seconds, not FindTimeout and a click.
+	DefaultDispatchSearch = 20 * time.Second
 )
 
 // Clock tells the time and waits. Tests inject a clock whose Sleep returns at
@@ -91,6 +100,10 @@ type Options struct {
 	// FindTimeout bounds the search for a dispatched run by listing
 	// (DefaultFindTimeout if zero).
 	FindTimeout time.Duration
+	// DispatchSearch bounds the search for the run of a dispatch whose
+	// answer was lost before drbot dispatches again, once
+	// (DefaultDispatchSearch if zero).
+	DispatchSearch time.Duration
 	// Actor is the login that dispatches drbot's workflow runs. Empty means
 	// discover it: GET /user for a token, "<app slug>[bot]" for an app.
 	Actor string
@@ -104,7 +117,9 @@ type Client struct {
 	clock       Clock
 	poll        time.Duration
 	findTimeout time.Duration
-	actor       *actorCache
+	// dispatchSearch: see Options.DispatchSearch.
+	dispatchSearch time.Duration
+	actor          *actorCache
 }
 
 // New builds a Client. It makes no request: credentials are first used by the
@@ -120,6 +135,8 @@ func New(opts Options) (*Client, error) {
 		clock:       opts.Clock,
 		poll:        opts.PollInterval,
 		findTimeout: opts.FindTimeout,
+
+		dispatchSearch: opts.DispatchSearch,
 	}
 	if c.log == nil {
 		c.log = zap.NewNop()
@@ -133,6 +150,9 @@ func New(opts Options) (*Client, error) {
 	}
 	if c.findTimeout <= 0 {
 		c.findTimeout = DefaultFindTimeout
+	}
+	if c.dispatchSearch <= 0 {
+		c.dispatchSearch = DefaultDispatchSearch
 	}
 
 	hc := &http.Client{}

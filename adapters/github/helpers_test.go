@@ -3,6 +3,8 @@ package github_test
 import (
 	"context"
 	"maps"
+	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/drbot-dev/drbot/adapters/github"
 	"github.com/drbot-dev/drbot/adapters/github/githubtest"
 	"github.com/drbot-dev/drbot/runbook"
+	"github.com/drbot-dev/drbot/store"
 )
 
 const (
@@ -57,14 +60,74 @@ func action(t *testing.T, c *github.Client, kind string) runbook.Action {
 	return a
 }
 
-// step records what an action saves and reports while it runs.
+// step records what an action saves, reports and claims while it runs.
 type step struct {
+	// runID and stepID name the step ("run-1", "step-1" if empty).
+	runID, stepID string
+	// claims, if set, keeps the claims, shared with other steps as the
+	// engine's store is; otherwise every claim succeeds.
+	claims *store.Store
+
 	mu       sync.Mutex
 	saves    []map[string]string
 	progress []progressEvent
+	taken    []string // resources claimed
 	// onSave and onProgress, if set, run inside the callbacks.
 	onSave     func(cp map[string]string)
 	onProgress func(text string)
+}
+
+// newClaims opens a store to keep the claims of the steps of a test.
+func newClaims(t *testing.T) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "drbot.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func (s *step) ids() (runID, stepID string) {
+	runID, stepID = s.runID, s.stepID
+	if runID == "" {
+		runID = "run-1"
+	}
+	if stepID == "" {
+		stepID = "step-1"
+	}
+	return runID, stepID
+}
+
+// claim is the step's Request.Claim.
+func (s *step) claim(ctx context.Context, resource string) error {
+	runID, stepID := s.ids()
+	if s.claims != nil {
+		if err := s.claims.Claim(ctx, runbook.Claim{Resource: resource, RunID: runID, StepID: stepID}); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !slices.Contains(s.taken, resource) {
+		s.taken = append(s.taken, resource)
+	}
+	return nil
+}
+
+// claimOf is the step's Request.ClaimOf.
+func (s *step) claimOf(ctx context.Context, resource string) (runbook.Claim, error) {
+	if s.claims != nil {
+		return s.claims.ClaimOf(ctx, resource)
+	}
+	return runbook.Claim{}, runbook.ErrNotFound
+}
+
+// claimed returns the resources the step claimed.
+func (s *step) claimed() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.taken)
 }
 
 type progressEvent struct {
@@ -74,9 +137,12 @@ type progressEvent struct {
 
 // request builds a Request whose callbacks record into s.
 func (s *step) request(p runbook.Params, checkpoint map[string]string) runbook.Request {
+	runID, stepID := s.ids()
 	return runbook.Request{
-		RunID: "run-1", StepID: "step-1", Attempt: 1, Actor: "U123",
+		RunID: runID, StepID: stepID, Attempt: 1, Actor: "U123",
 		Params: p, Checkpoint: checkpoint,
+		Claim:   s.claim,
+		ClaimOf: s.claimOf,
 		Save: func(_ context.Context, cp map[string]string) error {
 			s.mu.Lock()
 			s.saves = append(s.saves, maps.Clone(cp))

@@ -113,7 +113,7 @@ func (s *Server) AddRun(repo, file string, spec RunSpec) int64 {
 		spec.Event = "workflow_dispatch"
 	}
 	if spec.Created.IsZero() {
-		spec.Created = s.clock.Now()
+		spec.Created = s.now()
 	}
 	r := s.newRun(repo, file, spec.Ref, spec.Event, spec.Actor, spec.Workflow)
 	r.created, r.updated = spec.Created, spec.Created
@@ -136,7 +136,7 @@ func (s *Server) newRun(repo, file, ref, event, actor string, wf Workflow) *run 
 	s.nextID++
 	rp := s.repo(repo)
 	rp.runNumber[file]++
-	now := s.clock.Now()
+	now := s.now()
 	r := &run{
 		id: s.nextID, number: rp.runNumber[file],
 		repo: repo, file: file, ref: strings.TrimPrefix(ref, "refs/heads/"),
@@ -208,7 +208,7 @@ func (s *Server) advance(r *run, poll bool) {
 	if poll {
 		r.polls++
 	}
-	now := s.clock.Now()
+	now := s.now()
 	status := r.statusAt(now)
 	if status == r.status {
 		return

@@ -13,6 +13,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -58,6 +60,11 @@ type Request struct {
 	Header http.Header
 	Body   []byte
 	Status int // the status the server answered
+	// At is the server's clock (skew included) when the request arrived.
+	At time.Time
+	// Fault names the random fault that answered the request: FaultRefused,
+	// FaultLost or FaultRateLimited; "" if none did.
+	Fault string
 }
 
 // String renders the request as "METHOD /path?query -> status" for test failures.
@@ -105,6 +112,42 @@ func ServerError(method, path string) Fault {
 	return Fault{Method: method, Path: path, Status: http.StatusBadGateway, Body: `{"message":"Server Error"}`}
 }
 
+// Random fault kinds, as recorded in Request.Fault and counted by FaultCounts.
+const (
+	// FaultRefused: a 502 answered instead of handling the request.
+	FaultRefused = "refused"
+	// FaultLost: the request was handled (a dispatch started its run) but
+	// the client got a 502, as when GitHub's front end loses the answer.
+	FaultLost = "handled_but_lost"
+	// FaultRateLimited: a secondary rate limit (429, or 403 as GitHub also
+	// answers) with Retry-After, the request not handled.
+	FaultRateLimited = "rate_limited"
+)
+
+// Faults injects faults at random into matching requests, drawn from an RNG
+// seeded with Seed so that a failing seed replays. Rates are shares of the
+// matching requests, in [0, 1].
+type Faults struct {
+	Seed   uint64
+	Method string // "" matches any method
+	Path   string // a substring of Request.Path; "" matches any
+	// ServerErrors is the share answered 502.
+	ServerErrors float64
+	// Handled is the share of those 502s answered only after the request
+	// was handled ("handled but answer lost").
+	Handled float64
+	// RateLimits is the share answered with a secondary rate limit, 429 or
+	// 403 alike, with Retry-After: RetryAfter (default 2s).
+	RateLimits float64
+	RetryAfter time.Duration
+}
+
+// randomFaults is a Faults plan with its RNG.
+type randomFaults struct {
+	Faults
+	rng *rand.Rand
+}
+
 // Server is the fake GitHub. Build it with New.
 type Server struct {
 	srv   *httptest.Server
@@ -124,6 +167,9 @@ type Server struct {
 	exchanges    int
 	detailsMode  int // status for dispatches that ask for run details
 	pollInterval int // seconds, sent as X-Poll-Interval on run reads
+	skew         time.Duration
+	random       *randomFaults
+	faultCounts  map[string]int
 }
 
 // New starts a fake GitHub for the test and stops it at cleanup. The test
@@ -146,6 +192,7 @@ func New(t testing.TB, cfg Config) *Server {
 		nextID:      1000,
 		tokens:      map[string]time.Time{},
 		detailsMode: http.StatusOK,
+		faultCounts: map[string]int{},
 	}
 	s.routes()
 	s.srv = httptest.NewServer(s)
@@ -179,6 +226,42 @@ func (s *Server) Inject(f Fault) {
 	}
 	s.faults = append(s.faults, &f)
 }
+
+// SetFaults injects random faults from now on (a zero Faults stops them).
+// Queued faults (Inject) answer first.
+func (s *Server) SetFaults(f Faults) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f.RetryAfter <= 0 {
+		f.RetryAfter = 2 * time.Second
+	}
+	s.random = &randomFaults{Faults: f, rng: rand.New(rand.NewPCG(f.Seed, f.Seed^0x9e3779b97f4a7c15))}
+}
+
+// FaultCounts returns how many requests each kind of random fault answered.
+func (s *Server) FaultCounts() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.faultCounts)
+}
+
+// SetSkew makes the server's clock run d ahead of the shared clock (behind
+// if negative) in what it reports: runs' created_at and the Date header.
+func (s *Server) SetSkew(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.skew = d
+}
+
+// SetNextRunID makes the next run created get id.
+func (s *Server) SetNextRunID(id int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nextID = id - 1
+}
+
+// now is the server's own clock, skew included. Callers hold s.mu.
+func (s *Server) now() time.Time { return s.clock.Now().Add(s.skew) }
 
 // SetPollInterval makes run reads carry X-Poll-Interval (0 removes it).
 func (s *Server) SetPollInterval(d time.Duration) {
@@ -226,7 +309,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	s.mu.Lock()
+	now := s.now()
+	s.mu.Unlock()
+	// Date as GitHub sends it, from the server's clock: clients may read
+	// GitHub's time from it (net/http keeps a Date the handler set).
+	rec.Header().Set("Date", now.Format(http.TimeFormat))
 	req := Request{
+		At:     now,
 		Method: r.Method,
 		Path:   strings.TrimPrefix(r.URL.Path, apiPrefix),
 		Query:  r.URL.RawQuery,
@@ -264,8 +354,64 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if _, pattern := s.mux.Handler(r); pattern == "" {
 		routed = false
 	}
+	switch req.Fault = s.drawFault(req); req.Fault {
+	case FaultRefused:
+		writeJSON(rec, http.StatusBadGateway, msg("Server Error"))
+		return
+	case FaultLost:
+		s.mux.ServeHTTP(&discard{header: http.Header{}}, r)
+		writeJSON(rec, http.StatusBadGateway, msg("Server Error"))
+		return
+	case FaultRateLimited:
+		s.writeRateLimit(rec)
+		return
+	}
 	s.mux.ServeHTTP(rec, r)
 }
+
+// drawFault draws the random fault for r, if any, and counts it.
+func (s *Server) drawFault(r Request) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.random
+	if f == nil || (f.Method != "" && f.Method != r.Method) || !strings.Contains(r.Path, f.Path) {
+		return ""
+	}
+	kind := ""
+	switch x := f.rng.Float64(); {
+	case x < f.ServerErrors && f.rng.Float64() < f.Handled:
+		kind = FaultLost
+	case x < f.ServerErrors:
+		kind = FaultRefused
+	case x < f.ServerErrors+f.RateLimits:
+		kind = FaultRateLimited
+	}
+	if kind != "" {
+		s.faultCounts[kind]++
+	}
+	return kind
+}
+
+// writeRateLimit answers a secondary rate limit, 429 or 403 at random (GitHub
+// uses both), with Retry-After.
+func (s *Server) writeRateLimit(w http.ResponseWriter) {
+	s.mu.Lock()
+	status := http.StatusTooManyRequests
+	if s.random.rng.IntN(2) == 0 {
+		status = http.StatusForbidden
+	}
+	wait := s.random.RetryAfter
+	s.mu.Unlock()
+	w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)))
+	writeJSON(w, status, msg("You have exceeded a secondary rate limit. Please wait a few minutes before you try again."))
+}
+
+// discard is the ResponseWriter of a request whose answer is lost.
+type discard struct{ header http.Header }
+
+func (d *discard) Header() http.Header         { return d.header }
+func (d *discard) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discard) WriteHeader(int)             {}
 
 func (s *Server) takeFault(r Request) *Fault {
 	s.mu.Lock()
