@@ -85,6 +85,9 @@ type Fault struct {
 	Status int
 	Header http.Header
 	Body   string
+	// Handled makes the server handle the request first (a dispatch starts
+	// its run), then answer with the fault: the answer was lost.
+	Handled bool
 }
 
 // RateLimit is GitHub's primary rate-limit answer: 403 with
@@ -110,6 +113,14 @@ func SecondaryRateLimit(method, path string, retryAfter time.Duration) Fault {
 // ServerError is a 502 Bad Gateway, as GitHub answers now and then.
 func ServerError(method, path string) Fault {
 	return Fault{Method: method, Path: path, Status: http.StatusBadGateway, Body: `{"message":"Server Error"}`}
+}
+
+// LostAnswer is a request the server handles but whose answer the client
+// gets as a 502: a dispatch that started its run though drbot cannot tell.
+func LostAnswer(method, path string) Fault {
+	f := ServerError(method, path)
+	f.Handled = true
+	return f
 }
 
 // Random fault kinds, as recorded in Request.Fault and counted by FaultCounts.
@@ -343,6 +354,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if f := s.takeFault(req); f != nil {
+		if f.Handled {
+			s.mux.ServeHTTP(&discard{header: http.Header{}}, r)
+		}
 		for k, v := range f.Header {
 			rec.Header()[k] = v
 		}
