@@ -212,3 +212,6 @@ func (e *Engine) approvals(ctx context.Context, run *Run, step Step) (int, error
 	}
 	return Approvals(step, params), nil
 }
+
+// Setup returns how this engine runs steps (what new runs record).
+func (e *Engine) Setup() Setup { return e.opts.Setup }

@@ -22,6 +22,8 @@ import (
 // app is what the subcommands share. Only cmd sees the whole config.
 type app struct {
 	cfg     *config.Config
+	// example is set when cfg is the built-in example (no drbot.yaml).
+	example bool
 	catalog runbook.Catalog
 	store   *store.Store
 	log     *zap.Logger
@@ -58,10 +60,14 @@ func (a *app) load(configFlag string, allowExample bool) error {
 	path, explicit := a.configPath(configFlag)
 	cfg, err := config.Load(path, a.getenv)
 	if err != nil && !explicit && allowExample && errors.Is(err, fs.ErrNotExist) {
-		fmt.Fprintf(a.stderr, "drbot: no %s here; using the example config (examples/drbot.yaml)\n", path)
+		fmt.Fprintf(a.stderr, "drbot: no %s here; using the example config (examples/drbot.yaml) on simulated adapters\n", path)
 		cfg, err = config.Parse("examples/drbot.yaml", examples.Config, a.getenv)
+		a.example = true
 	}
 	if err != nil {
+		if !explicit && errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("no config: drbot looked for %s (set --config or DRBOT_CONFIG); a run on real systems needs your own config, never the example", path)
+		}
 		return err
 	}
 	cat, err := runbook.LoadCatalog(cfg.Runbooks)
@@ -70,6 +76,14 @@ func (a *app) load(configFlag string, allowExample bool) error {
 	}
 	a.cfg, a.catalog = cfg, cat
 	return nil
+}
+
+// configUsed is the config file a run records: "" for the built-in example.
+func (a *app) configUsed() string {
+	if a.example {
+		return ""
+	}
+	return a.cfg.File
 }
 
 // openStore opens the SQLite store at path.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -18,18 +19,27 @@ func (v vars) Set(s string) error {
 	if !ok || strings.TrimSpace(k) == "" {
 		return fmt.Errorf("--var wants name=value, got %q", s)
 	}
-	v[strings.TrimSpace(k)] = strings.Trim(val, `"'`)
+	k = strings.TrimSpace(k)
+	if _, dup := v[k]; dup {
+		return fmt.Errorf("--var %s is given twice; give each input once", k)
+	}
+	v[k] = strings.Trim(val, `"'`)
 	return nil
 }
 
 // parseArgs parses flags wherever they stand among the positional arguments
-// (`rehearse scenario-2 --yes` as well as `rehearse --yes scenario-2`).
+// (`rehearse scenario-2 --yes` as well as `rehearse --yes scenario-2`). It
+// returns flag.ErrHelp for -h/--help (exit 0) and an exit 2 for a bad flag,
+// which the flag package has already explained.
 func parseArgs(fs *flag.FlagSet, args []string, stderr io.Writer) ([]string, error) {
 	fs.SetOutput(stderr)
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, &exitError{code: 2}
 		}
 		args = fs.Args()
 		if len(args) == 0 {

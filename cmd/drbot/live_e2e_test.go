@@ -103,7 +103,9 @@ func TestLiveScenario2OnFakes(t *testing.T) {
 	}
 
 	start := time.Now()
-	code, out, errOut := runCLI(t, env, "", "rehearse", "scenario-2", "--live", "--simulate=azure", "--yes",
+	// A person approves each step at the prompt (--yes is refused with
+	// --live); bob is the second person of the two-person restore.
+	code, out, errOut := runCLIAnswering(t, env, approveAll("bob"), "rehearse", "scenario-2", "--live", "--simulate=azure",
 		"--db", db, "--config", cfg, "--service", "itt-mentor-services", "--env", "staging",
 		"--var", "restore_time="+restoreTime.Format("2006-01-02 15:04")+" UTC")
 	t.Logf("rehearsal took %s", time.Since(start).Round(time.Millisecond))
@@ -282,7 +284,7 @@ func checkSimulatedOutput(t *testing.T, out, errOut string) {
 func TestLiveRehearsalWithoutGitHubToken(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "r.db")
 	code, out, errOut := runCLI(t, map[string]string{"DRBOT_SIM_DELAY": "0s", "USER": "ana"}, "",
-		"rehearse", "scenario-2", "--live", "--yes", "--db", db, "--config", "../../examples/drbot.yaml")
+		"rehearse", "scenario-2", "--live", "--db", db, "--config", "../../examples/drbot.yaml")
 	if code != 1 {
 		t.Errorf("exit %d, want 1", code)
 	}

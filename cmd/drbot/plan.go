@@ -64,7 +64,7 @@ func plan(ctx context.Context, a *app, args []string) error {
 	simulate := fs.String("simulate", "", "mark these adapters as simulated in the plan (github, kubernetes, azure, http or all)")
 	pos, err := parseArgs(fs, args, a.stderr)
 	if err != nil {
-		return &exitError{code: 2}
+		return err
 	}
 	if len(pos) != 1 {
 		return &exitError{code: 2, msg: "usage: drbot plan SCENARIO [--service S] [--env E] [--var k=v]..."}
@@ -84,7 +84,7 @@ func plan(ctx context.Context, a *app, args []string) error {
 	// A plan touches nothing, so it describes with simulated actions and
 	// only marks the families the run would simulate.
 	reg := planRegistry(a, sims)
-	eng := runbook.New(runbook.Options{Actions: reg, Logger: a.log, Clock: a.clock})
+	eng := runbook.New(runbook.Options{Actions: reg, Logger: a.log, Clock: a.clock, Guard: a.cfg.Guard()})
 	v, err := eng.Plan(*req)
 	if err != nil {
 		return err

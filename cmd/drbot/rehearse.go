@@ -1,12 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,19 +21,24 @@ import (
 func rehearse(ctx context.Context, a *app, args []string) error {
 	fs := flag.NewFlagSet("rehearse", flag.ContinueOnError)
 	sel := addSelection(fs)
-	yes := fs.Bool("yes", false, "approve every step without asking (a second approver is simulated for destructive steps)")
-	resume := fs.String("resume", "", "resume the run with this id after a crash or Ctrl-C")
-	live := fs.Bool("live", false, "use the real GitHub, Kubernetes and HTTP adapters (credentials from the environment)")
+	yes := fs.Bool("yes", false, "approve every step without asking (simulated rehearsals only; a second approver is simulated for two-person steps)")
+	resume := fs.String("resume", "", "go on with the run with this id after a crash, a failure or Ctrl-C")
+	live := fs.Bool("live", false, "use the real GitHub, Kubernetes, Azure and HTTP adapters (credentials from the environment); every step is approved by a person")
 	simulate := fs.String("simulate", "", "with --live, simulate these adapters anyway: comma-separated github, kubernetes, azure, http")
 	db := fs.String("db", "drbot-rehearse.db", "the rehearsal store (kept apart from the bot's DRBOT_DB, so a rehearsal never blocks a real run)")
 	pos, err := parseArgs(fs, args, a.stderr)
 	if err != nil {
-		return &exitError{code: 2}
+		return err
 	}
 	if (*resume == "") == (len(pos) != 1) {
-		return &exitError{code: 2, msg: "usage: drbot rehearse SCENARIO [flags] | drbot rehearse --resume RUN"}
+		return &exitError{code: 2, msg: "usage: drbot rehearse SCENARIO [flags] | drbot rehearse --resume RUN [flags]"}
 	}
-	if err := a.load(sel.config, true); err != nil {
+	if err := checkRehearseFlags(*live, *yes, *simulate); err != nil {
+		return err
+	}
+	// A live run never falls back to the example config: it would act on
+	// the example's repositories and clusters.
+	if err := a.load(sel.config, !*live); err != nil {
 		return err
 	}
 	a.logger(zap.WarnLevel)
@@ -49,51 +54,136 @@ func rehearse(ctx context.Context, a *app, args []string) error {
 		reg[k] = v
 	}
 	if *live {
-		fmt.Fprintf(a.stderr, "drbot: LIVE rehearsal; these steps are still SIMULATED: %s\n", strings.Join(simulatedKinds(reg), ", "))
+		if kinds := simulatedKinds(reg); len(kinds) > 0 {
+			fmt.Fprintf(a.stderr, "drbot: LIVE run; these steps are SIMULATED: %s\n", strings.Join(kinds, ", "))
+		}
 	}
 	if err := a.openStore(ctx, *db); err != nil {
 		return err
 	}
 	printer := terminal.New(a.stdout, a.cfg.Location)
-	eng := runbook.New(runbook.Options{Store: a.store, Actions: reg, Notifier: printer, Logger: a.log, Clock: a.clock})
+	eng := runbook.New(runbook.Options{
+		Store: a.store, Actions: reg, Notifier: printer, Logger: a.log, Clock: a.clock, Guard: a.cfg.Guard(),
+		Setup: runbook.Setup{Config: a.configUsed(), Store: *db},
+	})
 
 	runID := *resume
 	if runID != "" {
+		if err := a.sameRunSetup(ctx, runID, eng.Setup()); err != nil {
+			return err
+		}
 		err = eng.ResumeRun(ctx, runID)
 	} else {
-		var run *runbook.Run
 		req, rerr := a.startRequest(pos[0], sel, localUser(a.getenv))
 		if rerr != nil {
 			return rerr
 		}
-		rehearsalInputs(req, a.cfg.Location, a.clock.Now(), a.stdout)
+		if !*live {
+			rehearsalInputs(req, a.cfg.Location, a.clock.Now(), a.stdout)
+		}
+		var run *runbook.Run
 		run, err = eng.Start(ctx, *req)
 		if run != nil {
 			runID = run.ID
-			fmt.Fprintf(a.stdout, "run id %s (resume with: drbot rehearse --resume %s --db %s)\n", runID, runID, *db)
+			fmt.Fprintf(a.stdout, "run id %s (go on after a crash or Ctrl-C with: %s)\n", runID, resumeCommand(eng.Setup(), runID))
 		}
 	}
 	var active *runbook.ActiveRunError
 	if errors.As(err, &active) {
-		return &exitError{code: 1, msg: fmt.Sprintf("%v\n  go on with: drbot rehearse --resume %s --db %s (answer q to abort it)", err, active.RunID, *db)}
+		return &exitError{code: 1, msg: fmt.Sprintf("%v\n  go on with it: drbot rehearse --resume %s --db %s (answer q there to abort it)", err, active.RunID, *db)}
 	}
+	hint := resumeCommand(eng.Setup(), runID)
 	if err != nil {
-		return interrupted(ctx, err, runID, *db)
+		if ctx.Err() != nil {
+			return &exitError{code: 130, msg: "interrupted; the run is saved. Go on with: " + hint}
+		}
+		return err
 	}
-	d := driver{eng: eng, printer: printer, actor: localUser(a.getenv), yes: *yes, in: bufio.NewScanner(a.stdin), out: a}
-	return interrupted(ctx, d.drive(ctx, runID), runID, *db)
+	d := &terminal.Driver{Engine: eng, Printer: printer, Actor: localUser(a.getenv), Yes: *yes, In: a.stdin, Out: a.stdout, Resume: hint}
+	return stopError(d.Drive(ctx, runID))
 }
 
-// interrupted turns a cancelled context into the resume hint.
-func interrupted(ctx context.Context, err error, runID, db string) error {
-	if err != nil && ctx.Err() != nil {
-		return &exitError{code: 130, msg: fmt.Sprintf("interrupted; the run is saved: drbot rehearse --resume %s --db %s", runID, db)}
+// checkRehearseFlags refuses flag combinations that would let a real run go
+// on without people or with an adapter list nobody meant.
+func checkRehearseFlags(live, yes bool, simulate string) error {
+	if _, err := parseSimulate(simulate); err != nil {
+		return &exitError{code: 2, msg: err.Error()}
+	}
+	if simulate != "" && !live {
+		return &exitError{code: 2, msg: "--simulate picks what stays simulated in a --live run; without --live everything is simulated already"}
+	}
+	if live && yes {
+		return &exitError{code: 2, msg: "--yes approves every step without a person; a --live run changes real systems, so a person approves each step at the prompt (drop --yes)"}
+	}
+	return nil
+}
+
+// sameRunSetup refuses a resume whose adapters or config differ from the
+// ones the run started with, naming the command that goes on with it.
+func (a *app) sameRunSetup(ctx context.Context, runID string, here runbook.Setup) error {
+	run, err := a.store.Run(ctx, runID)
+	if errors.Is(err, runbook.ErrNotFound) {
+		return &exitError{code: 1, msg: fmt.Sprintf("there is no run %s in %s (is --db right?)", runID, here.Store)}
+	}
+	if err != nil {
+		return err
+	}
+	if !run.Setup.Known() {
+		return nil // a run from before setups were recorded
+	}
+	same := slices.Equal(run.Setup.Simulated, here.Simulated) && run.Setup.Config == here.Config
+	if same {
+		return nil
+	}
+	why := (&runbook.SetupError{RunID: runID, Run: run.Setup, Here: here}).Error()
+	if run.Setup.Config != here.Config {
+		why = fmt.Sprintf("run %s was started with the config %s, not %s", runID, orExample(run.Setup.Config), orExample(here.Config))
+	}
+	return &exitError{code: 1, msg: why + "\n  go on with: " + resumeCommand(run.Setup, runID)}
+}
+
+func orExample(path string) string {
+	if path == "" {
+		return "the built-in example config"
+	}
+	return path
+}
+
+// resumeCommand is the complete command that goes on with a run as it was
+// started: the same store, config and adapters.
+func resumeCommand(s runbook.Setup, runID string) string {
+	cmd := "drbot rehearse --resume " + runID + " --db " + s.Store
+	if s.Config != "" {
+		cmd += " --config " + s.Config
+	}
+	var simulated []string
+	for _, f := range s.Simulated {
+		if f != "slack" { // Slack is always simulated at the terminal
+			simulated = append(simulated, f)
+		}
+	}
+	if len(simulated) == len(s.Families)-1 {
+		return cmd // a rehearsal: everything simulated
+	}
+	cmd += " --live"
+	if len(simulated) > 0 {
+		cmd += " --simulate=" + strings.Join(simulated, ",")
+	}
+	return cmd
+}
+
+// stopError turns the driver's Stop into the process exit.
+func stopError(err error) error {
+	var stop *terminal.Stop
+	if errors.As(err, &stop) {
+		return &exitError{code: stop.Code, msg: stop.Msg}
 	}
 	return err
 }
 
-// rehearsalInputs fills what a rehearsal may assume: a restore time an hour
-// ago and dr_test=true (a rehearsal is a DR test). It says what it assumed.
+// rehearsalInputs fills what a fully simulated rehearsal may assume: a
+// restore time an hour ago and dr_test=true (a rehearsal is a DR test). It
+// says what it assumed. A run that touches a real system never gets it.
 func rehearsalInputs(req *runbook.StartRequest, loc *time.Location, now time.Time, out io.Writer) {
 	for _, in := range req.Runbook.Inputs {
 		if req.Inputs[in.Name] != "" {
@@ -116,128 +206,4 @@ func localUser(getenv func(string) string) string {
 		return u
 	}
 	return "terminal"
-}
-
-// driver asks a person (or --yes) about each step until the run ends.
-type driver struct {
-	eng     *runbook.Engine
-	printer *terminal.Printer
-	actor   string
-	yes     bool
-	in      *bufio.Scanner
-	out     *app
-}
-
-func (d *driver) drive(ctx context.Context, runID string) error {
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		v, err := d.eng.View(ctx, runID)
-		if err != nil {
-			return err
-		}
-		cur, open := v.Current()
-		if v.Run.State != runbook.RunActive || !open {
-			return d.finish(ctx, runID)
-		}
-		switch cur.State.State {
-		case runbook.AwaitingApproval:
-			d.printer.Step(v, cur)
-			err = d.decide(ctx, runID, cur)
-		case runbook.Failed:
-			err = d.failed(ctx, runID, cur)
-		case runbook.Running:
-			// Another process runs it (or it is being re-attached): wait.
-			select {
-			case <-ctx.Done():
-			case <-time.After(500 * time.Millisecond):
-			}
-		default:
-			err = d.eng.ResumeRun(ctx, runID)
-		}
-		if text, refused := runbook.IsRefusal(err); refused {
-			fmt.Fprintln(d.out.stdout, "refused:", text)
-			err = nil
-		}
-		if err != nil {
-			return err
-		}
-	}
-}
-
-func (d *driver) decide(ctx context.Context, runID string, cur runbook.StepView) error {
-	id, version := cur.Step.ID, cur.State.Version
-	actor := d.actor
-	if d.yes {
-		if len(cur.State.Approvers) > 0 {
-			actor = d.actor + "-second-approver"
-		}
-		fmt.Fprintf(d.out.stdout, "   approved by %s (--yes)\n", actor)
-		return d.eng.Approve(ctx, runID, id, version, actor)
-	}
-	label := "approve"
-	if cur.Step.Action == runbook.ManualKind {
-		label = "mark done"
-	}
-	return d.offer(ctx, runID, cur, "a", label, func() error {
-		if len(cur.State.Approvers) > 0 {
-			actor = d.ask("second approver's name")
-		}
-		return d.eng.Approve(ctx, runID, id, version, actor)
-	})
-}
-
-func (d *driver) failed(ctx context.Context, runID string, cur runbook.StepView) error {
-	id, version := cur.Step.ID, cur.State.Version
-	if d.yes {
-		return &exitError{code: 1, msg: fmt.Sprintf("step %s failed: %s; fix the cause and retry with: drbot rehearse --resume %s", id, cur.State.Error, runID)}
-	}
-	return d.offer(ctx, runID, cur, "r", "retry", func() error {
-		return d.eng.Retry(ctx, runID, id, version, d.actor)
-	})
-}
-
-// offer asks for the step's main action (under key), skip or abort. End of
-// input leaves the run saved for --resume.
-func (d *driver) offer(ctx context.Context, runID string, cur runbook.StepView, key, label string, main func() error) error {
-	switch d.ask(key + "=" + label + ", s=skip, q=abort the run") {
-	case key:
-		return main()
-	case "s":
-		return d.eng.Skip(ctx, runID, cur.Step.ID, cur.State.Version, d.actor, d.ask("reason (optional)"))
-	case "q":
-		return d.eng.Abort(ctx, runID, d.actor, "aborted at the terminal")
-	case "":
-		return &exitError{code: 1, msg: fmt.Sprintf("no answer (end of input); the run is saved: drbot rehearse --resume %s", runID)}
-	}
-	return nil
-}
-
-// ask prompts and returns the first word of the answer, "" at end of input.
-func (d *driver) ask(prompt string) string {
-	fmt.Fprintf(d.out.stdout, "   %s > ", prompt)
-	if !d.in.Scan() {
-		fmt.Fprintln(d.out.stdout)
-		return ""
-	}
-	return strings.ToLower(strings.TrimSpace(d.in.Text()))
-}
-
-// finish prints the closing summary; a run that did not finish cleanly exits 1.
-func (d *driver) finish(ctx context.Context, runID string) error {
-	v, err := d.eng.View(ctx, runID)
-	if err != nil {
-		return err
-	}
-	steps := make([]runbook.StepState, len(v.Steps))
-	for i, s := range v.Steps {
-		steps[i] = s.State
-	}
-	sum := runbook.Summarize(v.Run, v.Runbook, steps, time.Now())
-	d.printer.Summary(sum)
-	if v.Run.State != runbook.RunDone || sum.Failed > 0 {
-		return &exitError{code: 1, msg: fmt.Sprintf("run %s ended %s", runID, v.Run.State)}
-	}
-	return nil
 }

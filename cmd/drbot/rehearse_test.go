@@ -75,11 +75,12 @@ func TestRehearseBothScenarios(t *testing.T) {
 func TestRehearseInteractiveSkipAndAbort(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "r.db")
 	// Skip the scale-down, approve the freeze, then abort.
-	code, out, _ := runCLI(t, map[string]string{"DRBOT_SIM_DELAY": "0s", "USER": "ana"}, "s\nalready stopped\na\nq\n", "rehearse", "scenario-2", "--db", db)
+	// Enter at the counts prompt keeps the counts the cluster holds now.
+	code, out, _ := runCLI(t, map[string]string{"DRBOT_SIM_DELAY": "0s", "USER": "ana"}, "s\nalready stopped\n\na\nq\n", "rehearse", "scenario-2", "--db", db)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1 for an aborted run\n%s", code, out)
 	}
-	for _, want := range []string{`skipped "Stop the web app and workers": already stopped`, `"Set required PR approvers to 6" done`, "aborted the run", "⛔"} {
+	for _, want := range []string{`skipped "Stop the web app and workers": already stopped; previous_replicas=itt-mentor-services-staging=2 itt-mentor-services-staging-worker=1 given by ana`, `"Set required PR approvers to 6" done`, "aborted the run", "⛔"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q\n%s", want, out)
 		}

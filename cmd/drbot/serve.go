@@ -27,7 +27,7 @@ func serve(ctx context.Context, a *app, args []string) error {
 	workers := fs.Int("workers", 16, "commands and clicks handled at once; a click holds its worker while its step runs")
 	pos, err := parseArgs(fs, args, a.stderr)
 	if err != nil {
-		return &exitError{code: 2}
+		return err
 	}
 	if len(pos) > 0 {
 		return &exitError{code: 2, msg: fmt.Sprintf("serve takes no arguments, got %q (a list of adapters is written --simulate=%s)", pos, strings.Join(pos, ","))}
@@ -66,7 +66,10 @@ func serve(ctx context.Context, a *app, args []string) error {
 	for kind, act := range b.Actions() {
 		reg[kind] = act
 	}
-	eng := runbook.New(runbook.Options{Store: a.store, Actions: reg, Notifier: b, Authorizer: b.Approvers(), Clock: a.clock, Logger: log})
+	eng := runbook.New(runbook.Options{
+		Store: a.store, Actions: reg, Notifier: b, Authorizer: b.Approvers(), Clock: a.clock, Logger: log,
+		Guard: cfg.Guard(), Setup: runbook.Setup{Config: cfg.File, Store: db},
+	})
 	b.Bind(eng)
 	h := handlers.New(handlers.Options{
 		Engine: eng, Runs: a.store, Catalog: a.catalog, Scopes: cfg, Incidents: b,

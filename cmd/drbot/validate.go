@@ -24,7 +24,7 @@ func validate(ctx context.Context, a *app, args []string) error {
 	configFlag := fs.String("config", "", "config file (default $DRBOT_CONFIG or drbot.yaml)")
 	files, err := parseArgs(fs, args, a.stderr)
 	if err != nil {
-		return &exitError{code: 2}
+		return err
 	}
 	var problems []error
 	if len(files) > 0 {
@@ -61,7 +61,7 @@ func validateFile(path string, getenv func(string) string) error {
 // and environment.
 func dryRender(a *app) error {
 	var errs []error
-	eng := runbook.New(runbook.Options{Actions: planRegistry(a, nil), Clock: a.clock})
+	eng := runbook.New(runbook.Options{Actions: planRegistry(a, nil), Clock: a.clock, Guard: a.cfg.Guard()})
 	for service, envs := range a.cfg.Environments() {
 		for _, env := range envs {
 			scope, _ := a.cfg.Scope(service, env)
