@@ -21,7 +21,7 @@ import (
 
 // app is what the subcommands share. Only cmd sees the whole config.
 type app struct {
-	cfg     *config.Config
+	cfg *config.Config
 	// example is set when cfg is the built-in example (no drbot.yaml).
 	example bool
 	catalog runbook.Catalog
