@@ -65,6 +65,10 @@ type GitHub struct {
 	// PollInterval is how often a followed workflow run is polled (default
 	// 10s; GitHub's X-Poll-Interval wins when longer). 304s are free.
 	PollInterval time.Duration `yaml:"poll_interval"`
+	// DispatchSearch is how long drbot looks for the run of a dispatch whose
+	// answer was lost (a 5xx) before it takes the dispatch for refused and
+	// dispatches again, once (default 20s, as github.DefaultDispatchSearch).
+	DispatchSearch time.Duration `yaml:"dispatch_search"`
 }
 
 // Service is one application: its repo and workflows, and its environments.
@@ -210,6 +214,9 @@ func (c *Config) defaults() {
 	if c.GitHub.PollInterval == 0 {
 		c.GitHub.PollInterval = 10 * time.Second
 	}
+	if c.GitHub.DispatchSearch == 0 {
+		c.GitHub.DispatchSearch = 20 * time.Second
+	}
 	if c.Slack.ChannelName == "" {
 		c.Slack.ChannelName = "dr-{date}-{service}-{env}"
 	}
@@ -261,6 +268,9 @@ func (c *Config) validate(fail func(key, format string, args ...any)) {
 	}
 	if c.GitHub.PollInterval < 0 {
 		fail("github.poll_interval", "must be positive, e.g. 10s")
+	}
+	if c.GitHub.DispatchSearch < 0 {
+		fail("github.dispatch_search", "must be positive, e.g. 20s")
 	}
 	if len(c.Slack.Approvers.Users)+len(c.Slack.Approvers.Groups) == 0 {
 		fail("slack.approvers", "name at least one approver (users or groups); nobody could approve a step")
