@@ -42,6 +42,9 @@ func (h *Handler) Click(ctx context.Context, c Click) Reply {
 	case ActApprove, ActDone:
 		err = e.Approve(ctx, c.RunID, c.StepID, c.Version, c.UserID)
 	case ActSkip:
+		if r, needed := h.skipHint(ctx, c); needed {
+			return r
+		}
 		err = e.Skip(ctx, c.RunID, c.StepID, c.Version, c.UserID, "")
 	case ActRetry:
 		err = e.Retry(ctx, c.RunID, c.StepID, c.Version, c.UserID)

@@ -118,7 +118,7 @@ func (h *Handler) Submit(userID string, v FormValues) (map[string]string, Task) 
 			inputs[k] = val
 		}
 	}
-	if _, err := runbook.ParseInputs(rb, inputs, h.opts.Clock.Now()); err != nil {
+	if err := h.checkInputs(rb, inputs); err != nil {
 		for _, e := range splitErrors(err) {
 			problems[inputFieldOf(rb, e.Error())] = e.Error()
 		}

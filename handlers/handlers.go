@@ -20,6 +20,8 @@ type Engine interface {
 	Start(ctx context.Context, req runbook.StartRequest) (*runbook.Run, error)
 	Approve(ctx context.Context, runID, stepID string, version int, actor string) error
 	Skip(ctx context.Context, runID, stepID string, version int, actor, reason string) error
+	SkipNeeds(ctx context.Context, runID, stepID string) (*runbook.SkipNeed, error)
+	SkipWithValue(ctx context.Context, runID, stepID string, version int, actor, reason, value string) error
 	Retry(ctx context.Context, runID, stepID string, version int, actor string) error
 	Abort(ctx context.Context, runID, actor, reason string) error
 	Note(ctx context.Context, runID, actor, text string) error
@@ -37,6 +39,8 @@ type Scopes interface {
 	Scope(service, env string) (map[string]any, error)
 	// Environments lists service → environment names, sorted.
 	Environments() map[string][]string
+	// Guard lists the live resources no input may name as a copy.
+	Guard() runbook.Guard
 }
 
 // Access decides who may do something (approvers; people who may post
@@ -155,6 +159,11 @@ func (h *Handler) Command(req Request) (Reply, Task) {
 		return Reply{}, func(ctx context.Context) Reply { return h.notify(ctx, req, cmd.Text) }
 	case VerbAbort:
 		return Reply{}, func(ctx context.Context) Reply { return h.abort(ctx, req, cmd) }
+	case VerbSkip:
+		if r, denied := h.deniedFast(h.opts.Approvers, req.UserID, "skip a step"); denied {
+			return r, nil
+		}
+		return Reply{}, func(ctx context.Context) Reply { return h.skip(ctx, req, cmd) }
 	}
 	return Reply{Text: Usage}, nil
 }
@@ -223,7 +232,7 @@ func (h *Handler) start(req Request, cmd Command) (Reply, Task) {
 	if cmd.Service == "" || cmd.Env == "" || len(missingInputs(rb, cmd.Inputs)) > 0 {
 		return Reply{Form: &form}, nil
 	}
-	if _, err := runbook.ParseInputs(rb, cmd.Inputs, h.opts.Clock.Now()); err != nil {
+	if err := h.checkInputs(rb, cmd.Inputs); err != nil {
 		return Reply{Text: inputProblems(rb, err)}, nil
 	}
 	if _, err := h.opts.Scopes.Scope(cmd.Service, cmd.Env); err != nil {
@@ -260,6 +269,16 @@ func missingInputs(rb *runbook.Runbook, given map[string]string) []string {
 		}
 	}
 	return out
+}
+
+// checkInputs parses a start's inputs and applies the guard to them, from
+// memory, so that the ack (or the form) refuses them at once.
+func (h *Handler) checkInputs(rb *runbook.Runbook, raw map[string]string) error {
+	inputs, err := runbook.ParseInputs(rb, raw, h.opts.Clock.Now())
+	if err != nil {
+		return err
+	}
+	return h.opts.Scopes.Guard().CheckInputs(rb, inputs)
 }
 
 // inputProblems words ParseInputs' errors for the user, with the accepted

@@ -27,6 +27,7 @@ type fakeEngine struct {
 	startErr error
 	clickErr error
 	started  *runbook.StartRequest
+	need     *runbook.SkipNeed // what skipping a step would leave unknown
 }
 
 func (e *fakeEngine) record(s string) {
@@ -56,6 +57,15 @@ func (e *fakeEngine) Approve(_ context.Context, runID, stepID string, version in
 
 func (e *fakeEngine) Skip(_ context.Context, runID, stepID string, version int, actor, reason string) error {
 	e.record("skip " + runID + "/" + stepID + " " + actor)
+	return e.clickErr
+}
+
+func (e *fakeEngine) SkipNeeds(context.Context, string, string) (*runbook.SkipNeed, error) {
+	return e.need, nil
+}
+
+func (e *fakeEngine) SkipWithValue(_ context.Context, runID, stepID string, version int, actor, reason, value string) error {
+	e.record("skip " + runID + "/" + stepID + " " + actor + " " + value)
 	return e.clickErr
 }
 
@@ -312,6 +322,9 @@ func TestSubmit(t *testing.T) {
 		{"bad bool", "U0INCLEAD1", FormValues{Scenario: "scenario-2", Service: "itt-mentor-services", Env: "staging",
 			Inputs: map[string]string{"restore_time": "2026-11-26T09:00:00Z", "dr_test": "maybe"}},
 			map[string]string{InputField("dr_test"): "not true or false"}},
+		{"PTR copy named as the live server", "U0INCLEAD1", FormValues{Scenario: "scenario-2", Service: "itt-mentor-services", Env: "staging",
+			Inputs: map[string]string{"restore_time": "2026-11-26T09:00:00Z", "ptr_server": "s189t01-ittms-stg-pg"}},
+			map[string]string{InputField("ptr_server"): "is the live server of itt-mentor-services/staging"}},
 		{"unknown scenario", "U0INCLEAD1", FormValues{Scenario: "x"}, map[string]string{FieldScenario: "unknown scenario"}},
 		{"not allowed", "U0SOMEONE1", FormValues{Scenario: "scenario-2"}, map[string]string{FieldScenario: "not allowed"}},
 	}
@@ -341,20 +354,25 @@ func TestClick(t *testing.T) {
 		err      error
 		wantCall string
 		wantText string
+		need     *runbook.SkipNeed
 	}{
-		{"approve", Click{Action: ActApprove, RunID: "dr-1", StepID: "scale-down", Version: 2, UserID: "U1"}, nil, "approve dr-1/scale-down U1", ""},
-		{"mark done approves", Click{Action: ActDone, RunID: "dr-1", StepID: "inspect-ptr", Version: 2, UserID: "U1"}, nil, "approve dr-1/inspect-ptr U1", ""},
-		{"skip", Click{Action: ActSkip, RunID: "dr-1", StepID: "s", UserID: "U1"}, nil, "skip dr-1/s U1", ""},
-		{"retry", Click{Action: ActRetry, RunID: "dr-1", StepID: "s", UserID: "U1"}, nil, "retry dr-1/s U1", ""},
-		{"abort", Click{Action: ActAbort, RunID: "dr-1", UserID: "U1"}, nil, "abort dr-1 U1", ""},
-		{"refused", Click{Action: ActApprove, RunID: "dr-1", StepID: "s", UserID: "U9"}, runbook.Refusef("you are not a configured approver"), "approve dr-1/s U9", "not a configured approver"},
-		{"failure", Click{Action: ActApprove, RunID: "dr-1", StepID: "s", UserID: "U1"}, errors.New("disk full"), "approve dr-1/s U1", "Something went wrong"},
-		{"unknown action", Click{Action: "x.y", RunID: "dr-1"}, nil, "", "not one drbot knows"},
+		{name: "skip of a step a later one depends on", click: Click{Action: ActSkip, RunID: "dr-1", StepID: "scale-down", UserID: "U1"},
+			need:     &runbook.SkipNeed{Name: "previous_replicas", UsedBy: []string{"Start again"}, Help: "deployment=count pairs", Current: "web=2 worker=1"},
+			wantText: "To skip it, give the value: `/dr skip scale-down previous_replicas=\"web=2 worker=1\"`"},
+		{"approve", Click{Action: ActApprove, RunID: "dr-1", StepID: "scale-down", Version: 2, UserID: "U1"}, nil, "approve dr-1/scale-down U1", "", nil},
+		{"mark done approves", Click{Action: ActDone, RunID: "dr-1", StepID: "inspect-ptr", Version: 2, UserID: "U1"}, nil, "approve dr-1/inspect-ptr U1", "", nil},
+		{"skip", Click{Action: ActSkip, RunID: "dr-1", StepID: "s", UserID: "U1"}, nil, "skip dr-1/s U1", "", nil},
+		{"retry", Click{Action: ActRetry, RunID: "dr-1", StepID: "s", UserID: "U1"}, nil, "retry dr-1/s U1", "", nil},
+		{"abort", Click{Action: ActAbort, RunID: "dr-1", UserID: "U1"}, nil, "abort dr-1 U1", "", nil},
+		{"refused", Click{Action: ActApprove, RunID: "dr-1", StepID: "s", UserID: "U9"}, runbook.Refusef("you are not a configured approver"), "approve dr-1/s U9", "not a configured approver", nil},
+		{"failure", Click{Action: ActApprove, RunID: "dr-1", StepID: "s", UserID: "U1"}, errors.New("disk full"), "approve dr-1/s U1", "Something went wrong", nil},
+		{"unknown action", Click{Action: "x.y", RunID: "dr-1"}, nil, "", "not one drbot knows", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
 			f.engine.clickErr = tt.err
+			f.engine.need = tt.need
 			reply := f.h.Click(context.Background(), tt.click)
 			if got := strings.Join(f.engine.calls, "|"); got != tt.wantCall {
 				t.Errorf("calls %q, want %q", got, tt.wantCall)

@@ -26,6 +26,7 @@ const (
 	VerbHelp   Verb = "help"
 	VerbNotify Verb = "notify"
 	VerbAbort  Verb = "abort"
+	VerbSkip   Verb = "skip"
 )
 
 // Usage is the help text of /dr.
@@ -36,6 +37,8 @@ const Usage = "*Usage*\n" +
 	"• `/dr list` — recent runs\n" +
 	"• `/dr notify <text>` — post an update to the stakeholder channels and the timeline\n" +
 	"• `/dr abort [<run-id>] [<reason>]` — stop a run (approvers only)\n" +
+	"• `/dr skip <step-id> <name>=<value> [reason=<why>]` — skip a step whose remembered value a later step needs, giving that value " +
+	"(e.g. `/dr skip scale-down previous_replicas=\"web=2 worker=1\"`; approvers only)\n" +
 	"• `/dr help` — this text"
 
 // Command is a parsed /dr command.
@@ -50,6 +53,8 @@ type Command struct {
 	Comms string
 	// RunID names a run (status, abort) when given.
 	RunID string
+	// StepID names the step of skip.
+	StepID string
 	// Text is the update of notify and the reason of abort.
 	Text string
 }
@@ -81,6 +86,8 @@ func Parse(text string) (Command, error) {
 		return Command{Verb: VerbNotify, Text: rest}, nil
 	case VerbAbort:
 		return parseRunArg(VerbAbort, rest, true)
+	case VerbSkip:
+		return parseSkip(rest)
 	}
 	return Command{}, usageErr(fmt.Sprintf("unknown command %q", verb))
 }
@@ -170,6 +177,33 @@ func parseStart(rest string) (Command, error) {
 		default:
 			c.Inputs[key] = w.value
 		}
+	}
+	return c, nil
+}
+
+// parseSkip reads `<step-id> <name>=<value> [reason=<why>]`.
+func parseSkip(rest string) (Command, error) {
+	words, err := tokenize(rest)
+	if err != nil {
+		return Command{}, usageErr(err.Error())
+	}
+	c := Command{Verb: VerbSkip, Inputs: map[string]string{}}
+	for i, w := range words {
+		switch {
+		case i == 0 && !w.hasEq:
+			c.StepID = w.key
+		case !w.hasEq || !keyPattern.MatchString(w.key):
+			return Command{}, usageErr(fmt.Sprintf("`/dr skip` takes the step id, then name=value; got %q", w.key))
+		case w.key == "reason":
+			c.Text = w.value
+		case c.Inputs[w.key] != "" || len(c.Inputs) > 0:
+			return Command{}, usageErr("`/dr skip` takes one value: the one the step would have remembered")
+		default:
+			c.Inputs[w.key] = w.value
+		}
+	}
+	if c.StepID == "" || len(c.Inputs) == 0 {
+		return Command{}, usageErr("`/dr skip` needs the step id and the value its later steps need, e.g. `/dr skip scale-down previous_replicas=\"web=2 worker=1\"`")
 	}
 	return c, nil
 }
@@ -278,6 +312,14 @@ func (c Command) String() string {
 		}
 	case VerbNotify:
 		parts = append(parts, c.Text)
+	case VerbSkip:
+		parts = append(parts, quoteIfNeeded(c.StepID, false))
+		for _, k := range runbook.SortedKeys(c.Inputs) {
+			parts = append(parts, k+"="+quoteIfNeeded(c.Inputs[k], true))
+		}
+		if c.Text != "" {
+			parts = append(parts, "reason="+quoteIfNeeded(c.Text, true))
+		}
 	}
 	// Slack sends &, < and > HTML-escaped; write them the same way.
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(strings.Join(parts, " "))

@@ -142,6 +142,7 @@ func FuzzParse(f *testing.F) {
 		"", "help", "start scenario-2 service=itt-mentor-services env=staging restore_time=\"2026-11-26 09:30 Europe/London\"",
 		"start s x=“a b” y='c d'", `start s n="a \"b\" \\ c"`, "notify hello &amp; bye", "abort dr-1 because",
 		"status dr-2", "start \"a=b\"", "start s x=", "start s x=\"\"", "list",
+		`skip scale-down previous_replicas="web=2 worker=1" reason="already down"`, "skip s x=", "skip s x=1 y=2",
 	} {
 		f.Add(s)
 	}

@@ -157,7 +157,7 @@ func (e *Engine) newRun(req StartRequest) (*Run, []StepState, *Event, error) {
 	if err != nil {
 		return nil, nil, nil, &Refusal{Text: err.Error()}
 	}
-	if err := e.checkInputs(req.Runbook, inputs); err != nil {
+	if err := e.opts.Guard.CheckInputs(req.Runbook, inputs); err != nil {
 		return nil, nil, nil, &Refusal{Text: err.Error()}
 	}
 	run := &Run{

@@ -111,12 +111,13 @@ func (e *Engine) checkStep(step Step, params Params) error {
 	return e.opts.Guard.check(step, kind, spec)
 }
 
-// checkInputs applies the guard to the inputs that name servers.
-func (e *Engine) checkInputs(rb *Runbook, inputs map[string]any) error {
+// CheckInputs applies the guard to parsed inputs (ParseInputs) that name
+// servers: each error names its input, like ParseInputs'.
+func (g Guard) CheckInputs(rb *Runbook, inputs map[string]any) error {
 	var errs []error
 	for _, in := range rb.Inputs {
 		if name, _ := inputs[in.Name].(string); in.Type == InputServer && name != "" {
-			errs = append(errs, e.opts.Guard.checkServerInput(in, name))
+			errs = append(errs, g.checkServerInput(in, name))
 		}
 	}
 	return errors.Join(errs...)

@@ -464,6 +464,10 @@ func TestServeRefusesBadCommandsInTheAck(t *testing.T) {
 		{"time without zone", lead, `start scenario-2 service=itt-mentor-services env=staging restore_time="2026-11-26 09:30"`, "has no time zone"},
 		{"time out of window", lead, `start scenario-2 service=itt-mentor-services env=staging restore_time="2020-01-01 09:30 UTC"`, "only reaches back 7d0h"},
 		{"not allowed", outsider, "start scenario-2 service=itt-mentor-services env=staging " + valid, "not allowed to start a run"},
+		{"PTR copy named as the live server", lead, "start scenario-2 service=itt-mentor-services env=staging ptr_server=s189t01-ittms-stg-pg " + valid,
+			`input ptr_server: "s189t01-ittms-stg-pg" is the live server of itt-mentor-services/staging`},
+		{"shell in the PTR name", lead, `start scenario-2 service=itt-mentor-services env=staging ptr_server="x; rm -rf /" ` + valid,
+			`is not a flexible server name`},
 		{"unclosed quote", lead, `start scenario-2 restore_time="2026`, "a quote is not closed"},
 		{"unknown verb", lead, "begin", `unknown command "begin"`},
 	}
