@@ -14,6 +14,8 @@ import (
 	_ "time/tzdata" // the display zone must resolve on minimal images
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/drbot-dev/drbot/runbook"
 )
 
 // Config is drbot's whole configuration. Only cmd sees all of it; packages
@@ -116,6 +118,9 @@ type Postgres struct {
 	ResourceGroup string `yaml:"resource_group"`
 	Server        string `yaml:"server"`
 	PTRServer     string `yaml:"ptr_server"` // default <server>-ptr
+	// SubscriptionID is the Azure subscription of the server; empty means
+	// AZURE_SUBSCRIPTION_ID.
+	SubscriptionID string `yaml:"subscription_id"`
 }
 
 // Backup is where the database backups are stored.
@@ -158,14 +163,22 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 // Parse is Load on bytes already read.
 func Parse(file string, data []byte, getenv func(string) string) (*Config, error) {
 	cfg := &Config{File: file}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil {
-		return nil, fmt.Errorf("%s: %s", file, strings.TrimPrefix(err.Error(), "yaml: "))
-	}
 	var errs []error
 	fail := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s: %s", file, key, fmt.Sprintf(format, args...)))
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil {
+		// Unknown keys and wrong types still decode the rest: report them
+		// with every other problem, at once. Broken YAML stops here.
+		var typeErr *yaml.TypeError
+		if !errors.As(err, &typeErr) {
+			return nil, fmt.Errorf("%s: %s", file, strings.TrimPrefix(err.Error(), "yaml: "))
+		}
+		for _, e := range typeErr.Errors {
+			errs = append(errs, fmt.Errorf("%s: %s", file, e))
+		}
 	}
 	cfg.fromEnv(getenv, fail)
 	cfg.defaults()
@@ -328,6 +341,11 @@ func (e Environment) validate(p string, fail func(key, format string, args ...an
 	for key, s := range map[string]string{"server": e.Postgres.Server, "ptr_server": e.Postgres.PTRServer} {
 		if !serverPattern.MatchString(s) {
 			fail(p+".postgres."+key, "%q is not a flexible server name (3-63 lowercase letters, digits, dashes)", s)
+		}
+	}
+	if s := e.Postgres.SubscriptionID; s != "" {
+		if err := runbook.CheckSubscriptionID(s); err != nil {
+			fail(p+".postgres.subscription_id", "%v", err)
 		}
 	}
 	if e.Postgres.Server != "" && e.Postgres.Server == e.Postgres.PTRServer {

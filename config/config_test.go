@@ -84,6 +84,8 @@ func TestParseErrors(t *testing.T) {
 		{"app token prefix", "services: {}\n", map[string]string{"SLACK_APP_TOKEN": "xoxb-1"}, "SLACK_APP_TOKEN: must be an app-level token starting xapp-"},
 		{"unreadable secret file", "services: {}\n", map[string]string{"GITHUB_TOKEN_FILE": "/nonexistent/token"}, "GITHUB_TOKEN_FILE: cannot read /nonexistent/token"},
 		{"bad default", "default: {service: nope, env: x}\nservices: {}\n", nil, `default: unknown service "nope"`},
+		{"unknown key and the rest at once", "bogus: 1\nslack:\n  wat: 2\nservices: {}\n", nil,
+			"c.yaml: line 1: field bogus not found in type config.Config\nc.yaml: line 3: field wat not found in type config.Slack\nc.yaml: slack.approvers: name at least one approver"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -37,7 +37,8 @@ func (c *Config) Scope(service, env string) (map[string]any, error) {
 		"env": map[string]any{
 			"key": env, "name": e.Name, "short": e.Short, "repo": svc.Repo, "branch": e.Branch,
 			"namespace": e.Namespace, "deployments": deployments, "app": e.App, "kube_context": e.KubeContext,
-			"postgres": map[string]any{"resource_group": e.Postgres.ResourceGroup, "server": e.Postgres.Server, "ptr_server": e.Postgres.PTRServer},
+			"postgres": map[string]any{"resource_group": e.Postgres.ResourceGroup, "server": e.Postgres.Server, "ptr_server": e.Postgres.PTRServer,
+				"subscription_id": e.Postgres.SubscriptionID},
 			"backup":   map[string]any{"account": e.Backup.Account, "container": e.Backup.Container},
 			"temp_url": e.TempURL, "temp_url_pattern": tempURLPattern(e), "health_path": e.HealthPath,
 			"production": e.Production, "confirm_production": strconv.FormatBool(e.Production),

@@ -186,21 +186,13 @@ func (e *Engine) newRun(req StartRequest) (*Run, []StepState, *Event, error) {
 	run.Vars["vars"] = vars
 	params, err := RenderPlan(req.Runbook, run, nil)
 	if err != nil {
-		return nil, nil, nil, &Refusal{Text: err.Error()}
+		// Steps that did render are checked too: every problem at once.
+		return nil, nil, nil, &Refusal{Text: errors.Join(err, e.checkSteps(req.Runbook, params)).Error()}
 	}
 	// Every step whose parameters are known now is checked now, with the
 	// same contract its adapter uses: a bad value stops the start, not step 9.
-	var problems []error
-	for i, step := range req.Runbook.Steps {
-		if pending(params[i]) {
-			continue
-		}
-		if err := e.checkStep(step, params[i]); err != nil {
-			problems = append(problems, err)
-		}
-	}
-	if len(problems) > 0 {
-		return nil, nil, nil, &Refusal{Text: fmt.Sprintf("%s/%s cannot run %s: %v", req.Service, req.Env, req.Runbook.ID, errors.Join(problems...))}
+	if err := e.checkSteps(req.Runbook, params); err != nil {
+		return nil, nil, nil, &Refusal{Text: fmt.Sprintf("%s/%s cannot run %s: %v", req.Service, req.Env, req.Runbook.ID, err)}
 	}
 	steps := make([]StepState, len(req.Runbook.Steps))
 	for i, s := range req.Runbook.Steps {

@@ -96,6 +96,17 @@ func pending(v any) bool {
 	return false
 }
 
+// checkSteps checks every rendered step whose parameters are known now.
+func (e *Engine) checkSteps(rb *Runbook, params []Params) error {
+	var problems []error
+	for i, step := range rb.Steps {
+		if i < len(params) && params[i] != nil && !pending(params[i]) {
+			problems = append(problems, e.checkStep(step, params[i]))
+		}
+	}
+	return errors.Join(problems...)
+}
+
 // checkStep decodes a step's rendered parameters with its kind's contract
 // and checks its targets against the guard: a value the adapter would
 // refuse, or a live target, stops the step before anything is called.

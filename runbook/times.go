@@ -37,17 +37,24 @@ func ParseTime(s string) (time.Time, error) {
 		}
 		// Clock changes make some local times not exist (spring forward) and
 		// others happen twice (fall back); guessing is an hour of lost data.
-		if t.In(loc).Format(layout) != local {
+		// The wall clock is compared as read, so "9:30" is 09:30.
+		wall, _ := time.Parse(layout, local)
+		if !sameWallClock(t.In(loc), wall) {
 			return time.Time{}, fmt.Errorf("%q does not exist in %s (the clocks went forward); give the time in UTC or with an offset", s, zone)
 		}
 		for _, other := range []time.Time{t.Add(-time.Hour), t.Add(time.Hour)} {
-			if other.In(loc).Format(layout) == local {
+			if sameWallClock(other.In(loc), wall) {
 				return time.Time{}, fmt.Errorf("%q happened twice in %s (the clocks went back); give it in UTC or with an offset, e.g. 2026-10-25T01:30:00+01:00", s, zone)
 			}
 		}
 		return t.UTC(), nil
 	}
 	return time.Time{}, fmt.Errorf("%q: cannot read the date and time; write it as %s", s, TimeFormats)
+}
+
+// sameWallClock reports whether a and b read the same date and time of day.
+func sameWallClock(a, b time.Time) bool {
+	return a.Format("2006-01-02 15:04:05") == b.Format("2006-01-02 15:04:05")
 }
 
 // CheckWindow refuses t unless it lies between minAge and maxAge before now
