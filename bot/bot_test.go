@@ -34,7 +34,7 @@ const (
 	stakeChan  = "C0DRSTAKE1"
 	devChan    = "C0DEVELOP1"
 	scenario2  = `start scenario-2 service=itt-mentor-services env=staging restore_time=`
-	stepsTotal = 23
+	stepsTotal = 27 // steps of scenario-2
 )
 
 // harness is the bot wired as drbot serve wires it, against the fake Slack,

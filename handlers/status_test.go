@@ -32,7 +32,7 @@ func TestStatusText(t *testing.T) {
 	}
 	steps[0] = runbook.StepState{StepID: rb.Steps[0].ID, State: runbook.Done, Actor: "U0INCLEAD1", StartedAt: start, EndedAt: start.Add(192 * time.Second)}
 	steps[1] = runbook.StepState{StepID: rb.Steps[1].ID, State: runbook.Skipped, Actor: "U0PLATF001"}
-	steps[12] = runbook.StepState{StepID: "restore-live", State: runbook.AwaitingApproval, Approvers: []string{"U0INCLEAD1"}}
+	steps[16] = runbook.StepState{StepID: "restore-live", State: runbook.AwaitingApproval, Approvers: []string{"U0INCLEAD1"}}
 	london, _ := time.LoadLocation("Europe/London")
 	got := StatusText(runbook.BuildView(run, rb, steps, nil), london, start.Add(10*time.Minute))
 	for _, want := range []string{
@@ -40,8 +40,8 @@ func TestStatusText(t *testing.T) {
 		"Started 2026-06-01 09:00:00 UTC (10:00:00 BST) by <@U0INCLEAD1> in <#C1> · running for 10m0s",
 		"✅ 1. Stop the web app and workers — done by <@U0INCLEAD1> · 3m12s",
 		"⏭️ 2. Create the incident channel — skipped by <@U0PLATF001>",
-		"👉 13. Restore the live server from the PTR backup — waiting for approval (1 of 2)",
-		"▫️ 23. Raise cards for process improvements",
+		"👉 17. Restore the live server from the PTR backup — waiting for approval (1 of 2)",
+		"▫️ 27. Raise cards for process improvements",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("status lacks %q:\n%s", want, got)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh is drbot's one test command: it starts what the tests need (a real
 # etcd + kube-apiserver on loopback, built from the Go module proxy on first
-# use), runs every test with the race detector, and stops what it started.
+# use, and Azurite's blob service, installed from npm on first use), runs
+# every test with the race detector, and stops what it started.
 #
 #   scripts/test.sh            # all tests
 #   scripts/test.sh ./runbook/ # some packages (extra args go to go test)
@@ -16,11 +17,31 @@ for tool in openssl curl; do
 	fi
 done
 
-# Two steps, so a failed start fails the run instead of silently skipping
-# the integration tests.
+# Azurite starts in the background while the apiserver does; its exports
+# go to a file read once both are up.
+azurite_out=$(mktemp)
+bash scripts/azurite-test-env.sh start >"$azurite_out" &
+azurite_start=$!
+stop_all() {
+	bash scripts/kube-test-env.sh stop >/dev/null 2>&1 || true
+	if [[ -n ${DRBOT_AZURITE_TEST_DIR:-} ]]; then
+		bash scripts/azurite-test-env.sh stop >/dev/null 2>&1 || true
+	else
+		wait "$azurite_start" 2>/dev/null || true
+		# shellcheck disable=SC1090 # the exports start printed, if it got that far
+		[[ -s $azurite_out ]] && source "$azurite_out" && bash scripts/azurite-test-env.sh stop >/dev/null 2>&1 || true
+	fi
+	rm -f "$azurite_out"
+}
+trap stop_all EXIT
+
+# Two steps each, so a failed start fails the run instead of silently
+# skipping the integration tests.
 kube_env=$(bash scripts/kube-test-env.sh start)
 eval "$kube_env"
-trap 'bash scripts/kube-test-env.sh stop >/dev/null 2>&1 || true' EXIT
+wait "$azurite_start" || { echo "test.sh: Azurite did not start" >&2; exit 1; }
+azurite_env=$(cat "$azurite_out")
+eval "$azurite_env"
 
 pkgs=("$@")
 [[ ${#pkgs[@]} -gt 0 ]] || pkgs=(./...)

@@ -108,9 +108,11 @@ func TestPlanPrintsExactCalls(t *testing.T) {
 	}
 	for _, want := range []string{
 		"kubectl -n bat-staging --context test scale deployment itt-mentor-services-staging --replicas 0",
-		"Dispatch workflow postgres-ptr.yml on DFE-Digital/itt-mentor-services@main with inputs {confirm-production: false, environment: staging, new-db-server: s189t01-ittms-stg-pg-ptr, restore-time: ",
-		"Delete Azure Postgres flexible server s189t01-ittms-stg-pg-ptr (resource group s189t01-ittms-stg-rg)",
-		"bin/konduit.sh -x -n bat-staging -s s189t01-ittms-stg-pg-ptr itt-mentor-services-staging -- psql",
+		// The PTR copy's name is the one prepare-ptr finds free at run time.
+		"of Azure Postgres flexible server s189t01-ittms-stg-pg (resource group s189t01-ittms-stg-rg: earliest restore point to 5 minutes ago) and that the PTR server name s189t01-ittms-stg-pg-ptr is free",
+		"Dispatch workflow postgres-ptr.yml on DFE-Digital/itt-mentor-services@main with inputs {confirm-production: false, environment: staging, new-db-server: <ptr_server, remembered by step prepare-ptr>, restore-time: ",
+		"Delete Azure Postgres flexible server <ptr_server, remembered by step prepare-ptr> (resource group s189t01-ittms-stg-rg)",
+		"bin/konduit.sh -x -n bat-staging -s <ptr_server, remembered by step prepare-ptr> itt-mentor-services-staging -- psql",
 		"Set required PR approvals on DFE-Digital/itt-mentor-services@main to 6",
 		"<previous_replicas, remembered by step scale-down>",
 	} {

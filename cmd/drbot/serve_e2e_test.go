@@ -419,7 +419,7 @@ func TestServeScenario1EndToEnd(t *testing.T) {
 		s.approve(ch.ID, steps[id], lead)
 	}
 	closing := s.message(ch.ID, "finished")
-	if !strings.Contains(closing.AllText(), "19 done, 0 skipped, 0 failed") {
+	if !strings.Contains(closing.AllText(), "21 done, 0 skipped, 0 failed") {
 		t.Errorf("closing message: %s", closing.AllText())
 	}
 	s.message(stakeChan, "finished")
@@ -526,7 +526,7 @@ func TestServeResumesAfterRestart(t *testing.T) {
 	if roots != 1 || panels != 1 {
 		t.Errorf("%d timeline roots and %d panels after a restart", roots, panels)
 	}
-	if !strings.Contains(msgs[0].Text, "5 of 23 steps done") {
+	if !strings.Contains(msgs[0].Text, "5 of 27 steps done") {
 		t.Errorf("panel after restart: %q", msgs[0].Text)
 	}
 }
