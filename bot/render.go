@@ -187,15 +187,6 @@ func stepView(v *runbook.RunView, stepID string) (int, runbook.StepView, bool) {
 	return 0, runbook.StepView{}, false
 }
 
-// WorkflowURL links a github.workflow step to its workflow file.
-func WorkflowURL(p runbook.Params) string {
-	repo, ref, file := p.StringOr("repo", ""), p.StringOr("ref", ""), p.StringOr("workflow", "")
-	if repo == "" || ref == "" || file == "" {
-		return ""
-	}
-	return fmt.Sprintf("https://github.com/%s/blob/%s/.github/workflows/%s", repo, ref, file)
-}
-
 // Step renders a step's message: the seed's explanation, the exact call, the
 // state and the buttons the view offers. busy, when not empty, replaces the
 // buttons (a click is being handled).
@@ -222,12 +213,7 @@ func (r Renderer) Step(v *runbook.RunView, stepID, busy string) (Message, bool) 
 	}
 	blocks = append(blocks, section(call+"\n```"+strings.ReplaceAll(s.Call, "```", "'''")+"```"))
 	var links []string
-	if s.Step.Action == runbook.KindWorkflow {
-		if u := WorkflowURL(s.Params); u != "" {
-			links = append(links, fmt.Sprintf("<%s|workflow file %s>", u, s.Params.StringOr("workflow", "")))
-		}
-	}
-	for _, l := range st.Links {
+	for _, l := range append(slices.Clone(s.Links), st.Links...) {
 		links = append(links, fmt.Sprintf("<%s|%s>", l.URL, l.Label))
 	}
 	if len(links) > 0 {

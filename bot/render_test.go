@@ -155,6 +155,8 @@ func TestRenderGolden(t *testing.T) {
 			}), "scale-down", "")
 		}},
 		{"step_workflow_running", func() any { return step(fixtureView(t, true, midRun), "enable-maintenance", "") }},
+		// On the real adapter the workflow link is the adapter's: GitHub Enterprise here.
+		{"step_workflow_ghe", func() any { return step(fixtureView(t, false, midRun), "enable-maintenance", "") }},
 		{"step_done", func() any { return step(fixtureView(t, true, midRun), "freeze-merges", "") }},
 		{"step_busy", func() any {
 			return step(fixtureView(t, true, midRun), "enable-maintenance", "⏳ in progress… (<@U0INCLEAD1>)")

@@ -128,6 +128,16 @@ type StepView struct {
 	Params    Params
 	Simulated bool
 	Controls  []Control
+	// Links point at what the step will act on (e.g. the workflow file),
+	// from its adapter, before it runs; what it started is in State.Links.
+	Links []Link
+}
+
+// Linker is implemented by actions that can link to what a step with these
+// parameters acts on, before it runs. Adapters build the links (they know
+// the system's web address, e.g. GitHub Enterprise), renderers only show them.
+type Linker interface {
+	Links(p Params) []Link
 }
 
 // RunView is a run as people see it. Renderers (Slack blocks, the terminal)
@@ -174,6 +184,9 @@ func BuildView(run *Run, rb *Runbook, steps []StepState, actions Registry) *RunV
 		}
 		if a, ok := actions[s.Action]; ok {
 			sv.Simulated = isSimulated(a)
+			if l, ok := a.(Linker); ok && params[i] != nil && !pending(params[i]) {
+				sv.Links = l.Links(params[i])
+			}
 		}
 		if run.State == RunActive {
 			sv.Controls = controls(s, sv.State.State)

@@ -647,3 +647,15 @@ func parseIDs(s string) map[int64]bool {
 	}
 	return out
 }
+
+var _ runbook.Linker = (*WorkflowAction)(nil)
+
+// Links points at the workflow file on its ref, on the configured GitHub
+// (github.com or GitHub Enterprise), before the step runs.
+func (a *WorkflowAction) Links(p runbook.Params) []runbook.Link {
+	w, err := parseWorkflowCall(p)
+	if err != nil {
+		return nil
+	}
+	return []runbook.Link{{Label: "workflow file " + w.file, URL: a.c.link(w.owner+"/"+w.repo, "blob/"+w.ref+"/.github/workflows/"+w.file)}}
+}

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/drbot-dev/drbot/runbook"
 )
@@ -36,4 +37,19 @@ func (a action) Observe(_ context.Context, req runbook.Request) (any, error) {
 		return s.approvalsLocked(spec.Repo.String() + "@" + spec.Branch), nil
 	}
 	return nil, nil
+}
+
+var _ runbook.Linker = action{}
+
+// Links points a simulated workflow step at its file on github.com, as the
+// real adapter does on the configured GitHub.
+func (a action) Links(p runbook.Params) []runbook.Link {
+	if a.kind != runbook.KindWorkflow {
+		return nil
+	}
+	spec, err := runbook.DecodeWorkflow(p)
+	if err != nil {
+		return nil
+	}
+	return []runbook.Link{{Label: "workflow file " + spec.File, URL: fmt.Sprintf("https://github.com/%s/blob/%s/.github/workflows/%s", spec.Repo, spec.Ref, spec.File)}}
 }
