@@ -437,3 +437,51 @@ func decodeRef(p Params, key string) (string, error) {
 func decoder[T any](f func(Params) (T, error)) func(Params) (any, error) {
 	return func(p Params) (any, error) { return f(p) }
 }
+
+// ImageSpec is a kubernetes.image step: read the image a deployment runs.
+type ImageSpec struct {
+	Context    string // kubeconfig context; "" means the current one
+	Namespace  string
+	Deployment string
+	Container  string // "" means the deployment's first container
+}
+
+// DecodeImage reads kubernetes.image.
+func DecodeImage(p Params) (ImageSpec, error) {
+	s := ImageSpec{Context: p.StringOr("context", ""), Container: p.StringOr("container", "")}
+	var err error
+	if s.Namespace, err = p.String("namespace"); err != nil {
+		return s, err
+	}
+	if !dnsLabel.MatchString(s.Namespace) {
+		return s, fmt.Errorf("parameter \"namespace\": %q is not a Kubernetes namespace name", s.Namespace)
+	}
+	if s.Deployment, err = p.String("deployment"); err != nil {
+		return s, err
+	}
+	if !dnsLabel.MatchString(s.Deployment) {
+		return s, fmt.Errorf("parameter \"deployment\": %q is not a Kubernetes deployment name", s.Deployment)
+	}
+	return s, nil
+}
+
+// commitSHA is what an image tag must look like to be deployed by commit:
+// the deploy workflows take the commit SHA the image was built from.
+var commitSHA = regexp.MustCompile(`^[0-9a-f]{7,40}$`)
+
+// ImageCommit returns the commit SHA an image reference is tagged with
+// ("registry/app:3f2a9c1…" or "…:3f2a9c1@sha256:…"), or an error saying why
+// it is not one.
+func ImageCommit(image string) (string, error) {
+	ref, _, _ := strings.Cut(image, "@")
+	slash := strings.LastIndex(ref, "/")
+	colon := strings.LastIndex(ref, ":")
+	if colon <= slash {
+		return "", fmt.Errorf("image %q has no tag; the deploy workflow needs the commit SHA it was built from", image)
+	}
+	tag := ref[colon+1:]
+	if !commitSHA.MatchString(tag) {
+		return "", fmt.Errorf("image %q is tagged %q, not a commit SHA; the deploy workflow needs the SHA the image was built from", image, tag)
+	}
+	return tag, nil
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -141,7 +142,7 @@ func (e *Engine) Plan(req StartRequest) (*RunView, error) {
 	if err != nil {
 		return nil, err
 	}
-	return BuildView(run, req.Runbook, steps, e.opts.Actions), nil
+	return BuildView(run, req.Runbook.forRun(run), steps, e.opts.Actions), nil
 }
 
 func activeRefusal(active *ActiveRunError) error {
@@ -272,11 +273,12 @@ func (e *Engine) load(ctx context.Context, runID string) (*Run, *Runbook, error)
 	return run, rb, nil
 }
 
-// pinned parses the runbook a run started with (cached by content).
+// pinned parses the runbook a run started with, its step titles rendered
+// for the run (cached by run and content).
 func (e *Engine) pinned(run *Run) (*Runbook, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	key := string(run.Runbook)
+	key := run.ID + "\x00" + string(run.Runbook)
 	if rb, ok := e.parsed[key]; ok {
 		return rb, nil
 	}
@@ -284,6 +286,25 @@ func (e *Engine) pinned(run *Run) (*Runbook, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pinned runbook of %s: %w", run.ID, err)
 	}
+	rb = rb.forRun(run)
 	e.parsed[key] = rb
 	return rb, nil
+}
+
+// forRun returns rb with its step titles rendered against the run's values,
+// so a title says the configured branch, not "main". A title that cannot
+// render stays as written.
+func (rb *Runbook) forRun(run *Run) *Runbook {
+	out := *rb
+	out.Steps = slices.Clone(rb.Steps)
+	r := renderer{data: run.Vars}
+	for i, s := range out.Steps {
+		if !strings.Contains(s.Title, "{{") {
+			continue
+		}
+		if t, err := r.text(s.Title); err == nil {
+			out.Steps[i].Title = t
+		}
+	}
+	return &out
 }

@@ -36,6 +36,7 @@ const (
 	KindWorkflow           = "github.workflow"
 	KindBranchWithChange   = "github.branch_with_change"
 	KindScale              = "kubernetes.scale"
+	KindImage              = "kubernetes.image"
 	KindPostgresWait       = "azure.postgres.wait"
 	KindPostgresDelete     = "azure.postgres.delete"
 	KindBackupsList        = "azure.backups.list"
@@ -120,6 +121,13 @@ var Kinds = map[string]Kind{
 				parts = append(parts, fmt.Sprintf("kubectl -n %s scale deployment %s --replicas %s", ns, d, n))
 			}
 			return strings.Join(parts, "; ") + " (current counts are remembered)"
+		},
+	},
+	KindImage: {
+		Name: KindImage, Decode: decoder(DecodeImage), Required: []string{"namespace", "deployment"}, Optional: []string{"context", "container"},
+		Describe: func(p Params) string {
+			return fmt.Sprintf("Read the image deployment %s/%s runs and remember its tag, the commit SHA the deploy workflow builds from",
+				orUnset(p, "namespace", "?"), orUnset(p, "deployment", "?"))
 		},
 	},
 	KindPostgresWait: {

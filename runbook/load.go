@@ -249,6 +249,11 @@ func (v *validator) step(i int, rs rawStep, seen map[string]int, declared map[st
 	if strings.TrimSpace(rs.Title) == "" {
 		v.fail(path, field+".title", "is required")
 	}
+	// Titles may name the run's configured things (the branch): they see
+	// the run's values, not step vars or remembered ones.
+	v.templates(append(path, "title"), field+".title", rs.Title, map[string]map[string]bool{
+		"inputs": declared["inputs"], "vars": declared["vars"], "remember": {},
+	}, map[string]bool{})
 	kind, ok := Kinds[rs.Action]
 	if !ok {
 		v.fail(append(path, "action"), field+".action", "unknown action %q; known: %s", rs.Action, strings.Join(SortedKeys(Kinds), ", "))

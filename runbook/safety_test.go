@@ -227,7 +227,8 @@ func TestRunKeepsItsSetup(t *testing.T) {
 	for kind, act := range f.sim.Actions() {
 		live.Actions[kind] = act
 	}
-	live.Actions[runbook.KindScale] = rememberAction("real") // stands for the real kube adapter
+	live.Actions[runbook.KindScale] = rememberAction("real") // stand for the real kube adapter
+	live.Actions[runbook.KindImage] = rememberAction("real")
 	eng := runbook.New(live)
 	run, err := eng.Start(ctx, f.request(t, "scenario-2", map[string]string{"restore_time": "2026-11-26 09:00 Europe/London"}))
 	if err != nil {

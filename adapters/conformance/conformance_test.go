@@ -63,6 +63,7 @@ func realAdapters(t *testing.T) map[string]real {
 	web := newCounter(t)
 	out := map[string]real{
 		runbook.KindScale:     {kc.Actions()[runbook.KindScale], func() int { return int(k8s.n.Load()) }},
+		runbook.KindImage:     {kc.Actions()[runbook.KindImage], func() int { return int(k8s.n.Load()) }},
 		runbook.KindHTTPCheck: {httpcheck.New(web.srv.Client()), func() int { return int(web.n.Load()) }},
 	}
 	for kind, act := range ghc.Actions() {
@@ -90,6 +91,11 @@ var cases = map[string][]paramCase{
 		{name: "bad deployment", params: runbook.Params{"namespace": "ns", "deployments": []any{"web; rm"}, "replicas": 0}, refuse: "not a Kubernetes deployment name"},
 		{name: "missing replicas", params: runbook.Params{"namespace": "ns", "deployments": []any{"web"}}, refuse: `parameter "replicas" is missing`},
 		{name: "listed deployment without a count", params: runbook.Params{"namespace": "ns", "deployments": []any{"web", "worker"}, "replicas": map[string]any{"web": 1}}, refuse: `no count for deployment "worker"`},
+	},
+	runbook.KindImage: {
+		{name: "read", params: runbook.Params{"namespace": "bat-staging", "deployment": "web"}},
+		{name: "bad deployment", params: runbook.Params{"namespace": "bat-staging", "deployment": "Web App"}, refuse: "not a Kubernetes deployment name"},
+		{name: "no namespace", params: runbook.Params{"deployment": "web"}, refuse: `parameter "namespace" is missing`},
 	},
 	runbook.KindRequiredApprovals: {
 		{name: "freeze", params: runbook.Params{"repo": "DFE-Digital/app", "branch": "main", "count": 6}},

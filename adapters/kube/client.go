@@ -140,9 +140,9 @@ func restConfig(kubeconfig, context string) (*rest.Config, error) {
 }
 
 // Actions returns the action kinds this Client implements, for the engine's
-// registry: kubernetes.scale.
+// registry: kubernetes.scale and kubernetes.image.
 func (c *Client) Actions() runbook.Registry {
-	return runbook.Registry{runbook.KindScale: &ScaleAction{c: c}}
+	return runbook.Registry{runbook.KindScale: &ScaleAction{c: c}, runbook.KindImage: &ImageAction{c: c}}
 }
 
 // Deployment is a deployment's name and replica counts, as `drbot plan`

@@ -196,3 +196,23 @@ func (c *Client) setReplicas(ctx context.Context, log *zap.Logger, ns string, t 
 	}
 	return nil
 }
+
+var _ runbook.Observer = (*ScaleAction)(nil)
+
+// Observe reads the deployments' replica counts now, changing nothing: what a
+// skipped scale-down would have remembered.
+func (a *ScaleAction) Observe(ctx context.Context, req runbook.Request) (any, error) {
+	spec, err := runbook.DecodeScale(req.Params)
+	if err != nil {
+		return nil, err
+	}
+	scales, err := a.c.readScales(ctx, spec.Namespace, spec.Targets, nil)
+	if err != nil {
+		return nil, err
+	}
+	counts := make(map[string]int, len(scales))
+	for name, s := range scales {
+		counts[name] = int(s.Spec.Replicas)
+	}
+	return counts, nil
+}

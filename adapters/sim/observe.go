@@ -53,3 +53,23 @@ func (a action) Links(p runbook.Params) []runbook.Link {
 	}
 	return []runbook.Link{{Label: "workflow file " + spec.File, URL: fmt.Sprintf("https://github.com/%s/blob/%s/.github/workflows/%s", spec.Repo, spec.Ref, spec.File)}}
 }
+
+// SimulatedImageSHA is the commit every simulated deployment's image is
+// tagged with.
+const SimulatedImageSHA = "5e1f7a3c9b2d4e6f8a0b1c2d3e4f5a6b7c8d9e0f"
+
+// image reads a simulated deployment's image: always tagged with
+// SimulatedImageSHA.
+func (s *Sim) image(ctx context.Context, req runbook.Request) (runbook.Result, error) {
+	spec, err := runbook.DecodeImage(req.Params)
+	if err != nil {
+		return runbook.Result{}, err
+	}
+	s.record(runbook.KindImage, req, "read")
+	image := fmt.Sprintf("ghcr.io/dfe-digital/%s:%s", spec.Deployment, SimulatedImageSHA)
+	sha, err := runbook.ImageCommit(image)
+	if err != nil {
+		return runbook.Result{}, err
+	}
+	return runbook.Result{Summary: fmt.Sprintf("%s/%s runs %s: the deploy gets commit %s", spec.Namespace, spec.Deployment, image, sha), Remember: sha}, s.wait(ctx, 1)
+}

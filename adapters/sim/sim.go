@@ -152,6 +152,7 @@ func (s *Sim) Actions() runbook.Registry {
 		runbook.KindWorkflow:           s.workflow,
 		runbook.KindBranchWithChange:   s.branchWithChange,
 		runbook.KindScale:              s.scale,
+		runbook.KindImage:              s.image,
 		runbook.KindPostgresWait:       s.postgresWait,
 		runbook.KindPostgresDelete:     s.postgresDelete,
 		runbook.KindBackupsList:        s.backupsList,

@@ -60,7 +60,7 @@ func (a *app) load(configFlag string, allowExample bool) error {
 	path, explicit := a.configPath(configFlag)
 	cfg, err := config.Load(path, a.getenv)
 	if err != nil && !explicit && allowExample && errors.Is(err, fs.ErrNotExist) {
-		fmt.Fprintf(a.stderr, "drbot: no %s here; using the example config (examples/drbot.yaml) on simulated adapters\n", path)
+		fmt.Fprintf(a.stderr, "drbot: no %s here; using the example config (examples/drbot.yaml)\n", path)
 		cfg, err = config.Parse("examples/drbot.yaml", examples.Config, a.getenv)
 		a.example = true
 	}
@@ -163,9 +163,9 @@ func (a *app) actions(simulate string) (runbook.Registry, error) {
 }
 
 // isSimulated reports whether a family's steps run on simulated adapters:
-// the ones --simulate names, and Azure, which has no real adapter yet.
+// the ones --simulate names.
 func isSimulated(family string, simulated map[string]bool) bool {
-	return simulated[family] || family == "azure"
+	return simulated[family]
 }
 
 // simulatedKinds lists the action kinds the registry simulates, for warnings.
