@@ -94,6 +94,15 @@ var migrations = []string{
 		step_id    TEXT NOT NULL,
 		claimed_at TEXT
 	) STRICT;`,
+
+	// 5: Slack envelopes drbot has acted on, so that a redelivery (same
+	// envelope_id, retry_attempt > 0) is not acted on twice, even after a
+	// restart. Rows older than EnvelopeTTL are deleted as new ones come.
+	`CREATE TABLE envelopes (
+		id         TEXT PRIMARY KEY, -- envelope_id, with "/N" for the Nth action of one envelope
+		handled_at TEXT NOT NULL
+	) STRICT;
+	CREATE INDEX envelopes_handled_at ON envelopes (handled_at);`,
 }
 
 // migrate applies the migrations the database has not recorded yet, each in
