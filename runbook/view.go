@@ -174,6 +174,7 @@ func (e *Engine) View(ctx context.Context, runID string) (*RunView, error) {
 
 // BuildView assembles a RunView; actions tell which steps are simulated.
 func BuildView(run *Run, rb *Runbook, steps []StepState, actions Registry) *RunView {
+	rb = rb.forRun(run)
 	params, _ := RenderPlan(rb, run, steps)
 	v := &RunView{Run: run, Runbook: rb}
 	for i, s := range rb.Steps {

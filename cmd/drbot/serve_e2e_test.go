@@ -419,7 +419,7 @@ func TestServeScenario1EndToEnd(t *testing.T) {
 		s.approve(ch.ID, steps[id], lead)
 	}
 	closing := s.message(ch.ID, "finished")
-	if !strings.Contains(closing.AllText(), "21 done, 0 skipped, 0 failed") {
+	if !strings.Contains(closing.AllText(), "22 done, 0 skipped, 0 failed") {
 		t.Errorf("closing message: %s", closing.AllText())
 	}
 	s.message(stakeChan, "finished")
