@@ -60,7 +60,7 @@ func (a *app) load(configFlag string, allowExample bool) error {
 	path, explicit := a.configPath(configFlag)
 	cfg, err := config.Load(path, a.getenv)
 	if err != nil && !explicit && allowExample && errors.Is(err, fs.ErrNotExist) {
-		fmt.Fprintf(a.stderr, "drbot: no %s here; using the example config (examples/drbot.yaml) on simulated adapters\n", path)
+		fmt.Fprintf(a.stderr, "drbot: no %s here; using the example config (examples/drbot.yaml)\n", path)
 		cfg, err = config.Parse("examples/drbot.yaml", examples.Config, a.getenv)
 		a.example = true
 	}

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
-	"go.uber.org/zap"
 
 	"github.com/drbot-dev/drbot/adapters/azure"
 	"github.com/drbot-dev/drbot/adapters/github"
@@ -29,14 +26,14 @@ func (a *app) realActions(family string) (runbook.Registry, error) {
 		}
 		c, err := github.New(github.Options{
 			BaseURL: gh.APIURL, Token: gh.Token.Value(), AppID: gh.AppID, InstallationID: gh.InstallationID,
-			PrivateKeyPEM: []byte(gh.PrivateKey.Value()), Logger: a.log, PollInterval: gh.PollInterval,
+			PrivateKeyPEM: []byte(gh.PrivateKey.Value()), Logger: a.log, PollInterval: gh.PollInterval, DispatchSearch: gh.DispatchSearch,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("GitHub: %w", err)
 		}
 		return c.Actions(), nil
 	case "kubernetes":
-		return runbook.Registry{runbook.KindScale: &kubeRouter{kubeconfig: a.getenv("KUBECONFIG"), log: a.log}}, nil
+		return kube.NewRouter(a.getenv("KUBECONFIG"), a.log).Actions(), nil
 	case "http":
 		return httpcheck.Actions(&http.Client{Timeout: time.Minute}), nil
 	case "azure":
@@ -104,37 +101,6 @@ func (a *app) liveServers() []string {
 		}
 	}
 	return out
-}
-
-// kubeRouter sends each kubernetes.scale step to the cluster of its
-// environment's kube_context (the step's "context" parameter), connecting to
-// each cluster once.
-type kubeRouter struct {
-	kubeconfig string
-	log        *zap.Logger
-
-	mu      sync.Mutex
-	clients map[string]runbook.Action
-}
-
-func (r *kubeRouter) Run(ctx context.Context, req runbook.Request) (runbook.Result, error) {
-	name := req.Params.StringOr("context", "")
-	r.mu.Lock()
-	act, ok := r.clients[name]
-	if !ok {
-		c, err := kube.New(kube.Options{Kubeconfig: r.kubeconfig, Context: name, Logger: r.log})
-		if err != nil {
-			r.mu.Unlock()
-			return runbook.Result{}, fmt.Errorf("kubernetes context %q: %w", name, err)
-		}
-		if r.clients == nil {
-			r.clients = map[string]runbook.Action{}
-		}
-		act = c.Actions()[runbook.KindScale]
-		r.clients[name] = act
-	}
-	r.mu.Unlock()
-	return act.Run(ctx, req)
 }
 
 // simDelay is the base delay of simulated operations: DRBOT_SIM_DELAY
