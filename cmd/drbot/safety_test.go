@@ -265,13 +265,13 @@ func (c *ctrlC) Write(b []byte) (int, error) {
 // storedStep returns a step of the one run stored in db.
 func storedStep(t *testing.T, db, stepID string) runbook.StepState {
 	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, db)
+	run := storedRun(t, db)
+	st, err := store.Open(context.Background(), db)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	steps, err := st.Steps(ctx, storedRun(t, db).ID)
+	steps, err := st.Steps(context.Background(), run.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,40 +282,4 @@ func storedStep(t *testing.T, db, stepID string) runbook.StepState {
 	}
 	t.Fatalf("no step %s", stepID)
 	return runbook.StepState{}
-}
-
-// validate FILE checks a runbook as fully as the configured catalog: against
-// every configured environment, with its steps' contracts, and without
-// demanding the values a person types at the start.
-func TestValidateFileChecksAsFullyAsTheConfig(t *testing.T) {
-	rb := filepath.Join(t.TempDir(), "custom.yaml")
-	if err := os.WriteFile(rb, []byte(`id: custom
-title: Custom
-inputs:
-  - {name: ticket, required: true, help: the ticket}
-  - {name: when, type: time, required: true, help: a time}
-steps:
-  - id: s1
-    title: Scale
-    action: kubernetes.scale
-    with: {namespace: '{{ .env.namespace }}', deployments: '{{ .env.deployments }}', replicas: -1}
-  - id: s2
-    title: Note
-    action: manual
-    with: {instructions: 'Ticket {{ .inputs.ticket }} on {{ .env.nosuch }}'}
-`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	code, _, errOut := runCLI(t, nil, "", "validate", "--config", "../../examples/drbot.yaml", rb)
-	if code != 1 {
-		t.Fatalf("exit %d\n%s", code, errOut)
-	}
-	for _, want := range []string{`map has no entry for key "nosuch"`, `step s1 ("Scale"): replicas for deployment "itt-mentor-services-staging" is -1`, "for claim-additional-payments-for-teaching/test"} {
-		if !strings.Contains(errOut, want) {
-			t.Errorf("validate lacks %q:\n%s", want, errOut)
-		}
-	}
-	if strings.Contains(errOut, "is required") {
-		t.Errorf("validate demanded a runtime input:\n%s", errOut)
-	}
 }
