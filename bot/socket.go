@@ -1,9 +1,11 @@
 package bot
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -61,8 +63,12 @@ func (b *Bot) Run(ctx context.Context, h Handler) error {
 }
 
 // receive is the receive loop. It does no I/O besides the ack: it decides
-// what it can from memory, acks at once, and hands the rest to the pool.
+// what it can from memory, acks at once, and hands the rest to the pool. It
+// drops a redelivery of an envelope it has seen from memory (see seen); the
+// workers drop one this process has not seen but an earlier one acted on
+// (see firstDelivery).
 func (b *Bot) receive(ctx context.Context, sm *socketmode.Client, h Handler) error {
+	seen := newSeen(seenMax)
 	for {
 		select {
 		case <-ctx.Done():
@@ -71,14 +77,14 @@ func (b *Bot) receive(ctx context.Context, sm *socketmode.Client, h Handler) err
 			if !ok {
 				return nil
 			}
-			if err := b.dispatch(ctx, sm, h, evt); err != nil {
+			if err := b.dispatch(ctx, sm, h, evt, seen); err != nil {
 				return err
 			}
 		}
 	}
 }
 
-func (b *Bot) dispatch(ctx context.Context, sm *socketmode.Client, h Handler, evt socketmode.Event) error {
+func (b *Bot) dispatch(ctx context.Context, sm *socketmode.Client, h Handler, evt socketmode.Event, seen *seen) error {
 	switch evt.Type {
 	case socketmode.EventTypeConnecting:
 		b.log.Debug("slack connecting")
@@ -92,13 +98,13 @@ func (b *Bot) dispatch(ctx context.Context, sm *socketmode.Client, h Handler, ev
 		b.log.Warn("slack socket error", zap.String("type", string(evt.Type)), zap.Any("detail", evt.Data))
 	case socketmode.EventTypeSlashCommand:
 		cmd, ok := evt.Data.(slack.SlashCommand)
-		if ok && evt.Request != nil {
-			b.onCommand(ctx, sm, h, evt.Request, cmd)
+		if ok && evt.Request != nil && !b.redelivered(sm, evt.Request, seen) {
+			b.onCommand(ctx, sm, h, evt.Request, cmd, seen)
 		}
 	case socketmode.EventTypeInteractive:
 		cb, ok := evt.Data.(slack.InteractionCallback)
-		if ok && evt.Request != nil {
-			b.onInteractive(ctx, sm, h, evt.Request, cb)
+		if ok && evt.Request != nil && !b.redelivered(sm, evt.Request, seen) {
+			b.onInteractive(ctx, sm, h, evt.Request, cb, seen)
 		}
 	case socketmode.EventTypeEventsAPI:
 		b.ack(sm, evt.Request, nil)
@@ -118,6 +124,117 @@ func (b *Bot) ack(sm *socketmode.Client, req *socketmode.Request, payload any) {
 	}
 }
 
+// seenMax bounds the envelope ids the receive loop remembers. Slack
+// redelivers an unacked envelope within minutes; at a DR bot's traffic a
+// thousand envelopes span hours, and a redelivery older than that is still
+// caught by the durable record (Envelopes).
+const seenMax = 1024
+
+// seen remembers the envelopes the receive loop acked and handed on, with
+// their ack payload, least recently added first out. Only the receive loop
+// uses it, so it needs no lock.
+type seen struct {
+	max   int
+	order *list.List // of seenEntry, oldest first
+	ids   map[string]*list.Element
+}
+
+type seenEntry struct {
+	id  string
+	ack any
+}
+
+func newSeen(n int) *seen { return &seen{max: n, order: list.New(), ids: map[string]*list.Element{}} }
+
+// add remembers an envelope and the payload it was acked with.
+func (s *seen) add(id string, ack any) {
+	if id == "" {
+		return
+	}
+	if e, ok := s.ids[id]; ok {
+		e.Value = seenEntry{id: id, ack: ack}
+		return
+	}
+	s.ids[id] = s.order.PushBack(seenEntry{id: id, ack: ack})
+	if s.order.Len() > s.max {
+		oldest := s.order.Front()
+		s.order.Remove(oldest)
+		delete(s.ids, oldest.Value.(seenEntry).id)
+	}
+}
+
+// ack returns the payload an envelope was acked with, if it was seen.
+func (s *seen) ack(id string) (any, bool) {
+	e, ok := s.ids[id]
+	if !ok {
+		return nil, false
+	}
+	return e.Value.(seenEntry).ack, true
+}
+
+// redelivered reports whether the envelope was handed on before (Slack sends
+// it again with retry_attempt > 0 when our ack did not reach it in time); if
+// so it is acked again with the same answer and dropped.
+func (b *Bot) redelivered(sm *socketmode.Client, req *socketmode.Request, seen *seen) bool {
+	payload, ok := seen.ack(req.EnvelopeID)
+	if !ok {
+		return false
+	}
+	b.log.Info("redelivered envelope dropped", envelopeFields(req)...)
+	b.ack(sm, req, payload)
+	return true
+}
+
+// envelopeFields are the log fields of an envelope: its id, and Slack's
+// retry attempt and reason on a redelivery.
+func envelopeFields(req *socketmode.Request) []zap.Field {
+	f := []zap.Field{zap.String("envelope_id", req.EnvelopeID)}
+	if req.RetryAttempt > 0 {
+		f = append(f, zap.Int("retry_attempt", req.RetryAttempt), zap.String("retry_reason", req.RetryReason))
+	}
+	return f
+}
+
+// Envelopes remembers durably which Slack envelopes drbot acted on
+// (store.Store's FirstDelivery). An Outbox that implements it makes the bot
+// drop a redelivery that reaches a new process after a restart; without it
+// redeliveries are dropped only within one process.
+type Envelopes interface {
+	// FirstDelivery records key and reports whether it was new.
+	FirstDelivery(ctx context.Context, key string, at time.Time) (bool, error)
+}
+
+// firstDelivery is a worker's check, before it acts, that no earlier
+// delivery of the envelope was acted on, here or before a restart. The
+// receive loop cannot ask the store (it does no I/O), so commands, form
+// submissions and clicks, which are not idempotent (/dr start creates a run,
+// /dr notify posts, a second click is a refusal on the timeline), ask here.
+// If the record cannot be written the work goes on: a lost write must not
+// lose the command.
+func (b *Bot) firstDelivery(ctx context.Context, key string, log *zap.Logger) bool {
+	env, ok := b.outbox.(Envelopes)
+	if !ok || key == "" {
+		return true
+	}
+	first, err := env.FirstDelivery(ctx, key, b.clock.Now())
+	if err != nil {
+		log.Warn("record envelope; acting on it", zap.Error(err))
+		return true
+	}
+	if !first {
+		log.Info("envelope acted on before a restart; redelivery dropped")
+	}
+	return first
+}
+
+// actionKey is the durable key of the i-th action of an envelope.
+func actionKey(envelopeID string, i int) string {
+	if i == 0 {
+		return envelopeID
+	}
+	return envelopeID + "/" + strconv.Itoa(i)
+}
+
 // ephemeralAck is a slash command's immediate reply, seen only by the user.
 func ephemeralAck(text string) map[string]any {
 	return map[string]any{"response_type": "ephemeral", "text": truncate(text, maxSectionText)}
@@ -125,8 +242,8 @@ func ephemeralAck(text string) map[string]any {
 
 const busyText = "drbot is busy with other requests right now; try again in a minute."
 
-func (b *Bot) onCommand(ctx context.Context, sm *socketmode.Client, h Handler, req *socketmode.Request, cmd slack.SlashCommand) {
-	log := b.log.With(zap.String("envelope_id", req.EnvelopeID), zap.String("user_id", cmd.UserID), zap.String("channel_id", cmd.ChannelID))
+func (b *Bot) onCommand(ctx context.Context, sm *socketmode.Client, h Handler, req *socketmode.Request, cmd slack.SlashCommand, seen *seen) {
+	log := b.log.With(append(envelopeFields(req), zap.String("user_id", cmd.UserID), zap.String("channel_id", cmd.ChannelID))...)
 	reply, task := h.Command(handlers.Request{UserID: cmd.UserID, ChannelID: cmd.ChannelID, Text: cmd.Text})
 	log.Info("slash command", zap.String("text", truncate(cmd.Text, 200)), zap.Bool("worker", task != nil || reply.Form != nil))
 	work := task != nil || reply.Form != nil
@@ -140,11 +257,15 @@ func (b *Bot) onCommand(ctx context.Context, sm *socketmode.Client, h Handler, r
 		payload = ephemeralAck(reply.Text)
 	}
 	b.ack(sm, req, payload)
+	seen.add(req.EnvelopeID, payload)
 	if !work {
 		return
 	}
 	to := target{responseURL: cmd.ResponseURL, channel: cmd.ChannelID, user: cmd.UserID}
 	b.pool.run(func() {
+		if !b.firstDelivery(ctx, req.EnvelopeID, log) {
+			return
+		}
 		if reply.Form != nil {
 			b.openForm(ctx, cmd.TriggerID, *reply.Form, to, log)
 		}
@@ -154,13 +275,14 @@ func (b *Bot) onCommand(ctx context.Context, sm *socketmode.Client, h Handler, r
 	})
 }
 
-func (b *Bot) onInteractive(ctx context.Context, sm *socketmode.Client, h Handler, req *socketmode.Request, cb slack.InteractionCallback) {
-	log := b.log.With(zap.String("envelope_id", req.EnvelopeID), zap.String("user_id", cb.User.ID), zap.String("channel_id", cb.Channel.ID))
+func (b *Bot) onInteractive(ctx context.Context, sm *socketmode.Client, h Handler, req *socketmode.Request, cb slack.InteractionCallback, seen *seen) {
+	log := b.log.With(append(envelopeFields(req), zap.String("user_id", cb.User.ID), zap.String("channel_id", cb.Channel.ID))...)
 	switch cb.Type {
 	case slack.InteractionTypeBlockActions:
 		b.ack(sm, req, nil)
-		for _, a := range cb.ActionCallback.BlockActions {
-			b.onAction(ctx, h, cb, *a, log)
+		seen.add(req.EnvelopeID, nil)
+		for i, a := range cb.ActionCallback.BlockActions {
+			b.onAction(ctx, h, cb, *a, actionKey(req.EnvelopeID, i), log)
 		}
 	case slack.InteractionTypeViewSubmission:
 		if cb.View.CallbackID != formCallbackID {
@@ -177,17 +299,25 @@ func (b *Bot) onInteractive(ctx context.Context, sm *socketmode.Client, h Handle
 			b.ack(sm, req, slack.NewErrorsViewSubmissionResponse(formErrors(problems)))
 			return
 		}
-		b.ack(sm, req, slack.NewClearViewSubmissionResponse())
+		cleared := slack.NewClearViewSubmissionResponse()
+		b.ack(sm, req, cleared)
+		seen.add(req.EnvelopeID, cleared)
 		log.Info("form submitted", zap.Stringer("values", v))
 		to := target{channel: v.ChannelID, user: cb.User.ID}
-		b.pool.run(func() { b.respond(ctx, to, task(ctx).Text, log) })
+		b.pool.run(func() {
+			if b.firstDelivery(ctx, req.EnvelopeID, log) {
+				b.respond(ctx, to, task(ctx).Text, log)
+			}
+		})
 	default:
 		b.ack(sm, req, nil)
 	}
 }
 
-// onAction hands a button click or a form redraw to a worker.
-func (b *Bot) onAction(ctx context.Context, h Handler, cb slack.InteractionCallback, a slack.BlockAction, log *zap.Logger) {
+// onAction hands a button click or a form redraw to a worker; key is the
+// action's durable key (actionKey). A form redraw is idempotent and is not
+// recorded.
+func (b *Bot) onAction(ctx context.Context, h Handler, cb slack.InteractionCallback, a slack.BlockAction, key string, log *zap.Logger) {
 	if a.ActionID == formScenarioAction {
 		if b.pool.acquire() {
 			b.pool.run(func() { b.redrawForm(ctx, h, cb.View, log) })
@@ -215,6 +345,9 @@ func (b *Bot) onAction(ctx context.Context, h Handler, cb slack.InteractionCallb
 	}
 	log.Info("click")
 	b.pool.run(func() {
+		if !b.firstDelivery(ctx, key, log) {
+			return
+		}
 		if ok, known := b.approvers.Cached(click.UserID); ok || !known {
 			b.markBusy(ctx, channel, ts, click, log) // a known non-approver's click changes nothing
 		}

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -100,6 +101,10 @@ type Server struct {
 	calls      []Call
 	failures   map[string][]string        // method → error codes to answer, in turn
 	rateLimits map[string][]time.Duration // method → Retry-After to answer, in turn
+	faults     Faults
+	rnd        *rand.Rand
+	injected   map[string]int // fault kind → count
+	sent       map[string]*envelope
 	acks       []Ack
 	waiting    map[string]*pending
 	conn       *wsConn
@@ -136,6 +141,8 @@ func New(opts ...Option) *Server {
 		failures:     map[string][]string{},
 		rateLimits:   map[string][]time.Duration{},
 		waiting:      map[string]*pending{},
+		injected:     map[string]int{},
+		sent:         map[string]*envelope{},
 		connected:    make(chan struct{}),
 	}
 	for _, o := range opts {
@@ -192,6 +199,72 @@ func (s *Server) RateLimit(method string, retryAfter time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rateLimits[method] = append(s.rateLimits[method], retryAfter)
+}
+
+// Faults are random failures of the Web API, seeded so a failing run can be
+// replayed.
+type Faults struct {
+	Seed int64
+	// RateLimited is the share of calls answered HTTP 429 with RetryAfter
+	// (whole seconds, as Slack sends it; 0 sends "Retry-After: 0").
+	RateLimited float64
+	RetryAfter  time.Duration
+	// ServerErrors is the share of calls answered HTTP 503.
+	ServerErrors float64
+	// Methods are the methods the faults apply to; empty means Slack's
+	// writes drbot queues in its outbox: chat.postMessage and chat.update.
+	Methods []string
+}
+
+// Fault kinds counted by Injected.
+const (
+	FaultRateLimited = "429"
+	FaultServerError = "5xx"
+	FaultDrop        = "socket drop"
+)
+
+// SetFaults starts (or, with the zero Faults, stops) random faults.
+func (s *Server) SetFaults(f Faults) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(f.Methods) == 0 {
+		f.Methods = []string{"chat.postMessage", "chat.update"}
+	}
+	s.faults = f
+	s.rnd = rand.New(rand.NewPCG(uint64(f.Seed), 0x51ac))
+}
+
+// Injected counts the faults injected so far by kind (FaultRateLimited,
+// FaultServerError, FaultDrop).
+func (s *Server) Injected() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range s.injected {
+		out[k] = v
+	}
+	return out
+}
+
+// randomFault answers a call with a random fault, if one is drawn; s.mu is
+// held.
+func (s *Server) randomFault(w http.ResponseWriter, method string) bool {
+	f := s.faults
+	if s.rnd == nil || !slices.Contains(f.Methods, method) {
+		return false
+	}
+	switch x := s.rnd.Float64(); {
+	case x < f.RateLimited:
+		s.injected[FaultRateLimited]++
+		w.Header().Set("Retry-After", strconv.Itoa(int(f.RetryAfter.Seconds())))
+		w.WriteHeader(http.StatusTooManyRequests)
+		return true
+	case x < f.RateLimited+f.ServerErrors:
+		s.injected[FaultServerError]++
+		http.Error(w, "<html>503 Service Unavailable</html>", http.StatusServiceUnavailable)
+		return true
+	}
+	return false
 }
 
 // nextTS returns a message ts, unique and increasing even within a second.
@@ -277,6 +350,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		s.rateLimits[method] = ra[1:]
 		w.Header().Set("Retry-After", strconv.Itoa(int(ra[0].Seconds())))
 		w.WriteHeader(http.StatusTooManyRequests)
+		return
+	}
+	if s.randomFault(w, method) {
 		return
 	}
 	if codes := s.failures[method]; len(codes) > 0 {

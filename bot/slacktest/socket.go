@@ -114,10 +114,20 @@ func (s *Server) Drop() {
 	s.mu.Lock()
 	c := s.conn
 	s.conn = nil
+	if c != nil {
+		s.injected[FaultDrop]++
+	}
 	s.mu.Unlock()
 	if c != nil {
 		_ = c.c.Close()
 	}
+}
+
+// envelope is an envelope sent, kept for Redeliver.
+type envelope struct {
+	typ     string
+	payload any
+	retries int
 }
 
 // ErrNoAck is returned when the app does not ack in time.
@@ -126,8 +136,35 @@ var ErrNoAck = errors.New("slacktest: no ack")
 // Send pushes an envelope and waits for its ack (Slack waits 3 seconds).
 func (s *Server) Send(ctx context.Context, typ string, payload any) (Ack, error) {
 	s.mu.Lock()
-	c := s.conn
 	id := s.nextID("env-")
+	s.sent[id] = &envelope{typ: typ, payload: payload}
+	s.mu.Unlock()
+	return s.send(ctx, id, "")
+}
+
+// Redeliver sends an envelope sent before again, with the same envelope_id,
+// retry_attempt one more than the last delivery and reason as retry_reason
+// (Slack's are "timeout", "http_error"…), as Slack does when it saw no ack
+// in time; it waits for the ack.
+func (s *Server) Redeliver(ctx context.Context, envelopeID, reason string) (Ack, error) {
+	s.mu.Lock()
+	e, found := s.sent[envelopeID]
+	if found {
+		e.retries++
+	}
+	s.mu.Unlock()
+	if !found {
+		return Ack{}, fmt.Errorf("slacktest: no envelope %s was sent", envelopeID)
+	}
+	return s.send(ctx, envelopeID, reason)
+}
+
+// send delivers the envelope id and waits for its ack.
+func (s *Server) send(ctx context.Context, id, reason string) (Ack, error) {
+	s.mu.Lock()
+	c := s.conn
+	e := s.sent[id]
+	typ, payload, retries := e.typ, e.payload, e.retries
 	p := &pending{typ: typ, done: make(chan Ack, 1)}
 	s.waiting[id] = p
 	s.mu.Unlock()
@@ -135,7 +172,7 @@ func (s *Server) Send(ctx context.Context, typ string, payload any) (Ack, error)
 		return Ack{}, errors.New("slacktest: no socket connected")
 	}
 	env := map[string]any{"envelope_id": id, "type": typ, "payload": payload,
-		"accepts_response_payload": typ != "events_api", "retry_attempt": 0, "retry_reason": ""}
+		"accepts_response_payload": typ != "events_api", "retry_attempt": retries, "retry_reason": reason}
 	s.mu.Lock()
 	p.sent = time.Now()
 	s.mu.Unlock()
