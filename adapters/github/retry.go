@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -40,15 +41,40 @@ const (
 	resetSlack = time.Second
 )
 
+// attemptTimeout bounds one request, so that a connection that hangs costs
+// a retry, not the step's whole timeout. GitHub answers the REST calls
+// drbot makes in well under a second and gives up on a request itself after
+// 10 s ("Timeouts", docs.github.com, REST API best practices): 30 s is past
+// any answer still coming. A variable only so tests can shorten it.
+var attemptTimeout = 30 * time.Second
+
+// jittered spreads a backoff over [d/2, d) ("equal jitter", AWS
+// Architecture Blog, "Exponential Backoff And Jitter"), so that the steps
+// of several runs that failed together do not retry together.
+func jittered(d time.Duration) time.Duration {
+	half := d / 2
+	return half + rand.N(d-half)
+}
+
+// afterLimit adds up to a tenth to a rate-limit wait: never earlier than
+// GitHub asked, and not all at the same instant.
+func afterLimit(d time.Duration) time.Duration {
+	if d < 10 {
+		return d
+	}
+	return d + rand.N(d/10)
+}
+
 // call runs fn, waiting out rate limits (bounded by ctx) and retrying
-// transient failures (5xx, network) with exponential backoff up to attempts
-// tries (untilDone: until ctx ends). A transient error it gives up on is
-// returned marked runbook.Retryable; any other error, and the end of ctx, is
-// returned as is: whoever ended ctx decides what happens next.
+// transient failures (5xx, network, an attempt past attemptTimeout) with
+// jittered exponential backoff up to attempts tries (untilDone: until ctx
+// ends). A transient error it gives up on is returned marked
+// runbook.Retryable; any other error, and the end of ctx, is returned as is:
+// whoever ended ctx decides what happens next.
 func (c *Client) call(ctx context.Context, attempts int, fn func(context.Context) error) error {
 	backoff := backoffStart
 	for n := 1; ; n++ {
-		err := fn(ctx)
+		err := c.attempt(ctx, fn)
 		if err == nil {
 			return nil
 		}
@@ -56,6 +82,7 @@ func (c *Client) call(ctx context.Context, attempts int, fn func(context.Context
 			return err
 		}
 		if wait, ok := rateLimitWait(err, c.clock.Now()); ok {
+			wait = afterLimit(wait)
 			c.logger(ctx).Warn("rate limited, waiting", zap.Duration("wait", wait), zap.Error(err))
 			if c.clock.Sleep(ctx, wait) != nil {
 				return fmt.Errorf("%w while waiting out: %v", ctx.Err(), err)
@@ -68,12 +95,20 @@ func (c *Client) call(ctx context.Context, attempts int, fn func(context.Context
 		if attempts != untilDone && n >= attempts {
 			return runbook.Retryable(err)
 		}
-		c.logger(ctx).Warn("transient error, retrying", zap.Duration("wait", backoff), zap.Int("attempt", n), zap.Error(err))
-		if c.clock.Sleep(ctx, backoff) != nil {
+		wait := jittered(backoff)
+		c.logger(ctx).Warn("transient error, retrying", zap.Duration("wait", wait), zap.Int("attempt", n), zap.Error(err))
+		if c.clock.Sleep(ctx, wait) != nil {
 			return fmt.Errorf("%w while retrying: %v", ctx.Err(), err)
 		}
 		backoff = min(backoff*2, backoffMax)
 	}
+}
+
+// attempt runs fn once within attemptTimeout.
+func (c *Client) attempt(ctx context.Context, fn func(context.Context) error) error {
+	actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	defer cancel()
+	return fn(actx)
 }
 
 // rateLimitWait says how long to wait before retrying a request GitHub refused
