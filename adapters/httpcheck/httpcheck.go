@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"time"
 
@@ -72,10 +73,11 @@ func (c *Check) Run(ctx context.Context, req runbook.Request) (runbook.Result, e
 		if ctx.Err() != nil || n == attempts {
 			break
 		}
+		wait := jittered(backoff)
 		if req.Progress != nil {
-			req.Progress(ctx, fmt.Sprintf("attempt %d of %d: %v; retrying in %s", n, attempts, f, backoff))
+			req.Progress(ctx, fmt.Sprintf("attempt %d of %d: %v; retrying in %s", n, attempts, f, wait.Round(time.Millisecond)))
 		}
-		if err := sleep(ctx, backoff); err != nil {
+		if err := sleep(ctx, wait); err != nil {
 			break
 		}
 		backoff = min(backoff*2, maxBackoff)
@@ -130,6 +132,16 @@ func (c *Check) attempt(ctx context.Context, t runbook.HTTPCheckSpec) (int, time
 		return 0, 0, &failure{err: fmt.Errorf("HTTP %d but the body lacks %q", resp.StatusCode, t.Body)}
 	}
 	return resp.StatusCode, latency, nil
+}
+
+// jittered spreads a backoff over [d/2, d) ("equal jitter"), so that checks
+// of an app that came back for everyone at once do not all retry together.
+func jittered(d time.Duration) time.Duration {
+	half := d / 2
+	if d-half <= 0 {
+		return d
+	}
+	return half + rand.N(d-half)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
