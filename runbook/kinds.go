@@ -131,16 +131,16 @@ var Kinds = map[string]Kind{
 		},
 	},
 	KindPostgresWait: {
-		Name: KindPostgresWait, Decode: decoder(DecodeServer), Required: []string{"resource_group", "server"}, Optional: []string{"subscription"},
+		Name: KindPostgresWait, Decode: decoder(DecodeAzureServer), Required: []string{"resource_group", "server"}, Optional: []string{"subscription"},
 		Describe: func(p Params) string {
 			return fmt.Sprintf("Wait until Azure Postgres flexible server %s (resource group %s) is Ready",
 				orUnset(p, "server", "?"), orUnset(p, "resource_group", "?"))
 		},
 	},
 	KindPostgresDelete: {
-		Name: KindPostgresDelete, Decode: decoder(DecodeServer), Required: []string{"resource_group", "server"}, Optional: []string{"subscription"}, Destructive: true,
+		Name: KindPostgresDelete, Decode: decoder(DecodeAzureServer), Required: []string{"resource_group", "server"}, Optional: []string{"subscription"}, Destructive: true,
 		Verb: "delete", Targets: func(spec any) []Resource {
-			return []Resource{{Type: ResourcePostgresServer, Name: spec.(ServerSpec).Server}}
+			return []Resource{{Type: ResourcePostgresServer, Name: spec.(AzureServer).Server}}
 		},
 		Describe: func(p Params) string {
 			return fmt.Sprintf("Delete Azure Postgres flexible server %s (resource group %s)",

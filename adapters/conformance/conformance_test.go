@@ -13,8 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"k8s.io/client-go/rest"
 
+	"github.com/drbot-dev/drbot/adapters/azure"
+	"github.com/drbot-dev/drbot/adapters/azure/azuretest"
 	"github.com/drbot-dev/drbot/adapters/github"
 	"github.com/drbot-dev/drbot/adapters/github/githubtest"
 	"github.com/drbot-dev/drbot/adapters/httpcheck"
@@ -69,6 +72,27 @@ func realAdapters(t *testing.T) map[string]real {
 	for kind, act := range ghc.Actions() {
 		out[kind] = real{act, ghRequests}
 	}
+
+	// Azure: ARM through the SDK's fake server, blobs to a server that counts.
+	servers := azuretest.NewServers()
+	blobs := newCounter(t)
+	az, err := azure.New(azure.Options{
+		Credential: azuretest.Credential(), Subscription: "00000000-0000-0000-0000-000000000000",
+		ARM: azuretest.ClientOptions(servers, nil), PollInterval: time.Millisecond,
+		Blob: func(account string) (*azblob.Client, error) {
+			return azblob.NewClientWithNoCredential(blobs.srv.URL+"/"+account, nil)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for kind, act := range az.Actions() {
+		count := func() int { return len(servers.Calls()) }
+		if strings.HasPrefix(kind, "azure.backups.") {
+			count = func() int { return int(blobs.n.Load()) }
+		}
+		out[kind] = real{act, count}
+	}
 	return out
 }
 
@@ -96,6 +120,34 @@ var cases = map[string][]paramCase{
 		{name: "read", params: runbook.Params{"namespace": "bat-staging", "deployment": "web"}},
 		{name: "bad deployment", params: runbook.Params{"namespace": "bat-staging", "deployment": "Web App"}, refuse: "not a Kubernetes deployment name"},
 		{name: "no namespace", params: runbook.Params{"deployment": "web"}, refuse: `parameter "namespace" is missing`},
+	},
+	runbook.KindPostgresWait: {
+		{name: "wait", params: runbook.Params{"resource_group": "s189t01-rg", "server": "app-pg-ptr"}},
+		{name: "bad server name", params: runbook.Params{"resource_group": "s189t01-rg", "server": "App_PG"}, refuse: "is not a flexible server name"},
+		{name: "bad subscription", params: runbook.Params{"resource_group": "rg", "server": "app-pg", "subscription": "prod"}, refuse: "is not an Azure subscription id"},
+	},
+	runbook.KindPostgresDelete: {
+		{name: "delete the copy", params: runbook.Params{"resource_group": "s189t01-rg", "server": "app-pg-ptr"}},
+		{name: "shell in the name", params: runbook.Params{"resource_group": "rg", "server": "x; rm -rf /"}, refuse: "is not a flexible server name"},
+		{name: "no resource group", params: runbook.Params{"server": "app-pg-ptr"}, refuse: `parameter "resource_group" is missing`},
+	},
+	runbook.KindPostgresCheckGone: {
+		{name: "check", params: runbook.Params{"resource_group": "s189t01-rg", "server": "app-pg"}},
+		{name: "bad resource group", params: runbook.Params{"resource_group": "rg/../x", "server": "app-pg"}, refuse: "is not an Azure resource group name"},
+	},
+	runbook.KindPostgresPreparePTR: {
+		{name: "prepare", params: runbook.Params{"resource_group": "rg", "server": "app-pg", "ptr_server": "app-pg-ptr", "restore_time": "2026-11-26T09:30:00Z"}},
+		{name: "copy named as the live server", params: runbook.Params{"resource_group": "rg", "server": "app-pg", "ptr_server": "APP-PG", "restore_time": "2026-11-26T09:30:00Z"}, refuse: "is not a flexible server name"},
+		{name: "time without a zone", params: runbook.Params{"resource_group": "rg", "server": "app-pg", "ptr_server": "app-pg-ptr", "restore_time": "2026-11-26 09:30"}, refuse: "has no time zone"},
+	},
+	runbook.KindBackupsList: {
+		{name: "list", params: runbook.Params{"account": "s189t01bkp", "container": "database-backup"}},
+		{name: "bad account", params: runbook.Params{"account": "S189-bkp", "container": "database-backup"}, refuse: "is not a storage account name"},
+	},
+	runbook.KindBackupsCheck: {
+		{name: "exists", params: runbook.Params{"account": "s189t01bkp", "container": "database-backup", "name": "app_stg.sql.gz", "expect": "exists"}},
+		{name: "not a backup name", params: runbook.Params{"account": "s189t01bkp", "container": "database-backup", "name": "app_stg", "expect": "exists"}, refuse: "is not a backup blob name"},
+		{name: "unknown expectation", params: runbook.Params{"account": "s189t01bkp", "container": "database-backup", "name": "a.sql.gz", "expect": "maybe"}, refuse: `parameter "expect"`},
 	},
 	runbook.KindRequiredApprovals: {
 		{name: "freeze", params: runbook.Params{"repo": "DFE-Digital/app", "branch": "main", "count": 6}},
@@ -153,7 +205,9 @@ func TestRealAndSimulatedAdaptersShareOneContract(t *testing.T) {
 	reals[runbook.KindHTTPCheck] = real{httpcheck.New(web.srv.Client()), func() int { return int(web.n.Load()) }}
 
 	for kind := range runbook.Kinds {
-		if _, ok := cases[kind]; !ok && !strings.HasPrefix(kind, "slack.") && !strings.HasPrefix(kind, "azure.") && kind != runbook.ManualKind {
+		// Slack's kinds post through the bot (one decoder, DecodeText, in both);
+		// manual has no adapter.
+		if _, ok := cases[kind]; !ok && !strings.HasPrefix(kind, "slack.") && kind != runbook.ManualKind {
 			t.Errorf("kind %s has no conformance cases", kind)
 		}
 	}

@@ -369,7 +369,7 @@ func (s *Sim) scale(ctx context.Context, req runbook.Request) (runbook.Result, e
 }
 
 func (s *Sim) postgresWait(ctx context.Context, req runbook.Request) (runbook.Result, error) {
-	spec, err := runbook.DecodeServer(req.Params)
+	spec, err := runbook.DecodeAzureServer(req.Params)
 	if err != nil {
 		return runbook.Result{}, err
 	}
@@ -386,7 +386,7 @@ func (s *Sim) postgresWait(ctx context.Context, req runbook.Request) (runbook.Re
 }
 
 func (s *Sim) postgresDelete(ctx context.Context, req runbook.Request) (runbook.Result, error) {
-	spec, err := runbook.DecodeServer(req.Params)
+	spec, err := runbook.DecodeAzureServer(req.Params)
 	if err != nil {
 		return runbook.Result{}, err
 	}

@@ -225,9 +225,9 @@ func TestLiveScenario2OnFakes(t *testing.T) {
 // says SIMULATED and no GitHub, Kubernetes or HTTP step does.
 func checkSimulatedOutput(t *testing.T, out, errOut string) {
 	t.Helper()
-	banner := regexp.MustCompile(`LIVE rehearsal; these steps are still SIMULATED: (.*)`).FindStringSubmatch(errOut)
+	banner := regexp.MustCompile(`LIVE run; these steps are SIMULATED: (.*)`).FindStringSubmatch(errOut)
 	if banner == nil {
-		t.Fatalf("stderr has no LIVE rehearsal banner:\n%s", errOut)
+		t.Fatalf("stderr has no LIVE run banner:\n%s", errOut)
 	}
 	kinds := strings.Split(banner[1], ", ")
 	for _, k := range kinds {

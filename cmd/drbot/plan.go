@@ -101,9 +101,9 @@ func plan(ctx context.Context, a *app, args []string) error {
 	return nil
 }
 
-// planRegistry marks the families a run would simulate (Azure always, for
-// now); the rest, Slack included, stand in for real adapters that a plan
-// never calls, so a plan needs no credentials.
+// planRegistry marks the families a run would simulate (--simulate); the
+// rest, Slack included, stand in for real adapters that a plan never calls,
+// so a plan needs no credentials.
 func planRegistry(a *app, simulated map[string]bool) runbook.Registry {
 	if a.sim == nil {
 		a.sim = sim.New(sim.Options{})
