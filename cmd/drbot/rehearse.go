@@ -90,7 +90,11 @@ func rehearse(ctx context.Context, a *app, args []string) error {
 	}
 	var active *runbook.ActiveRunError
 	if errors.As(err, &active) {
-		return &exitError{code: 1, msg: fmt.Sprintf("%v\n  go on with it: drbot rehearse --resume %s --db %s (answer q there to abort it)", err, active.RunID, *db)}
+		hint := "drbot rehearse --resume " + active.RunID + " --db " + *db
+		if other, rerr := a.store.Run(ctx, active.RunID); rerr == nil && other.Setup.Known() {
+			hint = resumeCommand(other.Setup, active.RunID)
+		}
+		return &exitError{code: 1, msg: fmt.Sprintf("%v\n  go on with it: %s (answer q there to abort it)", err, hint)}
 	}
 	hint := resumeCommand(eng.Setup(), runID)
 	if err != nil {
