@@ -1,0 +1,296 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/drbot-dev/drbot/adapters/github/githubtest"
+	"github.com/drbot-dev/drbot/bot/slacktest"
+	"github.com/drbot-dev/drbot/examples"
+	"github.com/drbot-dev/drbot/runbook"
+)
+
+// faultToken is the GitHub token of the fault test; no log line or Slack
+// message may show it.
+const faultToken = "ghp_drbotfaulttest0123456789"
+
+// startFaultServe starts `drbot serve` with the real GitHub adapter against
+// githubtest (everything else simulated) on a fake Slack, both injecting
+// faults drawn from seed.
+func startFaultServe(t *testing.T, seed uint64) (*served, *githubtest.Server) {
+	t.Helper()
+	gh := githubtest.New(t, githubtest.Config{Token: faultToken})
+	gh.SetReviewCount(liveRepo, "main", 1)
+	for _, file := range []string{"maintenance.yml", "database-backup.yml", "postgres-ptr.yml", "postgres-restore.yml"} {
+		gh.SetWorkflow(liveRepo, file, githubtest.Workflow{Conclusion: "success"})
+	}
+	// 20 % of requests answered 502, half of those after the request was
+	// handled (a dispatch that did start a run, its answer lost).
+	gh.SetFaults(githubtest.Faults{Seed: seed, ServerErrors: 0.2, Handled: 0.5})
+
+	fake := slacktest.New(slacktest.WithPingInterval(time.Second))
+	fake.AddChannel(general, "general")
+	fake.AddChannel(stakeChan, "dr-stakeholders")
+	fake.AddChannel(devChan, "developers")
+	fake.SetGroup("S0PLATFORM", platform1, "U0PLATF002")
+	// A quarter of Slack's writes answered 429 (Retry-After: 1, Slack's
+	// smallest).
+	fake.SetFaults(slacktest.Faults{Seed: int64(seed), RateLimited: 0.25, RetryAfter: time.Second})
+
+	dir := t.TempDir()
+	cfg := strings.Replace(string(examples.Config), "poll_interval: 10s", "poll_interval: 20ms\n  dispatch_search: 300ms", 1)
+	if cfg == string(examples.Config) {
+		t.Fatal("the example config no longer sets github.poll_interval: 10s")
+	}
+	path := filepath.Join(dir, "drbot.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	s := &served{t: t, ctx: ctx, slack: fake, db: filepath.Join(dir, "drbot.db"), logs: &syncBuffer{}}
+	s.env = map[string]string{
+		"SLACK_BOT_TOKEN": "xoxb-e2e-test", "SLACK_APP_TOKEN": "xapp-e2e-test", "SLACK_API_URL": fake.URL(),
+		"DRBOT_CONFIG": path, "DRBOT_DB": s.db, "DRBOT_SIM_DELAY": "5ms",
+		"GITHUB_TOKEN": faultToken, "GITHUB_API_URL": gh.URL(),
+	}
+	t.Cleanup(func() {
+		if s.stop != nil {
+			s.stop()
+		}
+		cancel()
+		fake.Close()
+		if t.Failed() {
+			t.Logf("drbot logs:\n%s", s.logs.String())
+		}
+	})
+	launchServe(s, "--simulate=kubernetes,azure,http")
+	return s, gh
+}
+
+// launchServe is served.launch with other serve flags.
+func launchServe(s *served, args ...string) {
+	s.t.Helper()
+	before := s.slack.Connections()
+	runCtx, cancel := context.WithCancel(context.Background())
+	exit := make(chan int, 1)
+	go func() {
+		exit <- run(runCtx, append([]string{"drbot", "serve"}, args...), func(k string) string { return s.env[k] },
+			strings.NewReader(""), &syncBuffer{}, s.logs)
+	}()
+	s.stop = func() {
+		s.stop = nil
+		cancel()
+		select {
+		case code := <-exit:
+			if code != 0 {
+				s.t.Errorf("drbot serve exited %d", code)
+			}
+		case <-time.After(10 * time.Second):
+			s.t.Error("drbot serve did not stop within 10s of its context ending")
+		}
+	}
+	for s.slack.Connections() == before {
+		select {
+		case code := <-exit:
+			s.t.Fatalf("drbot serve exited %d before connecting:\n%s", code, s.logs.String())
+		case <-s.ctx.Done():
+			s.t.Fatalf("drbot serve never connected:\n%s", s.logs.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// TestServeScenario2UnderFaults drives scenario-2 through Slack with the
+// real GitHub adapter while GitHub answers 20 % of requests with 502 (half
+// of them after acting), Slack rate-limits a quarter of the writes, the
+// socket drops twice and drbot is stopped and started again mid-run (in
+// process, on the same database: the stand-in for a SIGKILL). Every
+// workflow runs once for the step that dispatched it, the timeline has each
+// event once, and the approvals are restored.
+func TestServeScenario2UnderFaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("about a minute: Slack's smallest Retry-After is 1 s, and a quarter of ~250 writes get one")
+	}
+	for _, seed := range []uint64{1, 2} {
+		t.Run(fmt.Sprintf("seed %d", seed), func(t *testing.T) {
+			t.Parallel()
+			start := time.Now()
+			s, gh := startFaultServe(t, seed)
+			steps := scenarioSteps(t, "scenario-2")
+			s.command(lead, general, `start scenario-2 service=itt-mentor-services env=staging restore_time="`+restoreTime()+`"`)
+			ch, err := s.slack.WaitChannel(s.ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids := []string{"scale-down", "freeze-merges", "enable-maintenance", "maintenance-message", "backup-flawed", "ptr", "backup-ptr", "inspect-ptr"}
+			for i, id := range ids {
+				switch i {
+				case 2, 6:
+					s.slack.Drop()
+				case 4:
+					s.stop() // mid-run, with workflows in flight
+					launchServe(s, "--simulate=kubernetes,azure,http")
+				}
+				s.approve(ch.ID, steps[id], lead)
+			}
+			restore := s.stepMessage(ch.ID, steps["restore-live"], "awaiting approval", "")
+			s.click(lead, restore, "step.approve")
+			restore = s.stepMessage(ch.ID, steps["restore-live"], "awaiting approval", "1 of 2")
+			s.click(platform1, restore, "step.approve")
+			s.stepMessage(ch.ID, steps["restore-live"], "done", "")
+			for _, id := range []string{"scale-up", "check-app", "confirm-data", "disable-maintenance", "unfreeze-merges", "delete-ptr"} {
+				s.approve(ch.ID, steps[id], lead)
+			}
+			closing := s.message(ch.ID, "finished")
+			runID := runIDPattern.FindString(closing.Text)
+			s.stop()
+			checkFaultRun(t, s, gh, runID)
+			t.Logf("seed %d: %s; GitHub faults %v; Slack faults %v; longest wait after a dispatch with no answer %s",
+				seed, time.Since(start).Round(time.Millisecond), gh.FaultCounts(), s.slack.Injected(), longestDispatchWait(t, s.logs.String()))
+		})
+	}
+}
+
+// checkFaultRun checks what a run under faults left behind.
+func checkFaultRun(t *testing.T, s *served, gh *githubtest.Server, runID string) {
+	t.Helper()
+	st := s.openStore()
+	run, err := st.Run(s.ctx, runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.State != runbook.RunDone {
+		t.Errorf("run %s is %s", runID, run.State)
+	}
+
+	// Each workflow dispatched once, and its run claimed by the step whose
+	// inputs it carries.
+	owner := func(d githubtest.Dispatch) string {
+		switch {
+		case d.Workflow == "maintenance.yml" && d.Inputs["mode"] == "enable":
+			return "enable-maintenance"
+		case d.Workflow == "maintenance.yml":
+			return "disable-maintenance"
+		case d.Workflow == "database-backup.yml" && strings.Contains(d.Inputs["backup-file"], "_flawed_"):
+			return "backup-flawed"
+		case d.Workflow == "database-backup.yml":
+			return "backup-ptr"
+		case d.Workflow == "postgres-ptr.yml":
+			return "ptr"
+		case d.Workflow == "postgres-restore.yml":
+			return "restore-live"
+		}
+		return "?"
+	}
+	perStep := map[string]int{}
+	for _, d := range gh.Dispatches() {
+		step := owner(d)
+		perStep[step]++
+		c, err := st.ClaimOf(s.ctx, fmt.Sprintf("github-run:%s:%d", strings.ToLower(liveRepo), d.RunID))
+		if err != nil {
+			t.Errorf("run %d of %s (%s) is claimed by no step: %v", d.RunID, d.Workflow, step, err)
+			continue
+		}
+		if c.StepID != step || c.RunID != runID {
+			t.Errorf("run %d of %s for %s was adopted by %s/%s", d.RunID, d.Workflow, step, c.RunID, c.StepID)
+		}
+	}
+	for _, step := range []string{"enable-maintenance", "backup-flawed", "ptr", "backup-ptr", "restore-live", "disable-maintenance"} {
+		if perStep[step] != 1 {
+			t.Errorf("%s dispatched %d times, want 1 (all: %v)", step, perStep[step], perStep)
+		}
+	}
+	if n, _ := gh.ReviewCount(liveRepo, "main"); n != 1 {
+		t.Errorf("required approvals at the end = %d, want the remembered 1", n)
+	}
+
+	// The timeline: every stored event once, in order.
+	events, err := st.Events(s.ctx, runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root slacktest.Message
+	for _, m := range s.slack.Messages(run.Meta["channel"]) {
+		if strings.Contains(m.Text, "Timeline of DR run") {
+			root = m
+		}
+	}
+	replies := s.slack.Replies(run.Meta["channel"], root.TS)
+	if len(replies) != len(events) {
+		t.Errorf("%d timeline replies for %d events", len(replies), len(events))
+	}
+	for i := range min(len(replies), len(events)) {
+		if !strings.Contains(replies[i].Text, events[i].Text) {
+			t.Errorf("reply %d is %q, want event %d %q", i, replies[i].Text, events[i].Seq, events[i].Text)
+			break
+		}
+	}
+
+	// No secret in any log line or Slack message.
+	var seen []string
+	for _, c := range s.slack.Channels() {
+		for _, m := range s.slack.Messages(c.ID) {
+			seen = append(seen, m.AllText())
+			for _, r := range s.slack.Replies(c.ID, m.TS) {
+				seen = append(seen, r.AllText())
+			}
+		}
+	}
+	for _, e := range s.slack.Ephemerals() {
+		seen = append(seen, e.Text)
+	}
+	seen = append(seen, s.logs.String())
+	for _, secret := range []string{faultToken, "xoxb-e2e-test", "xapp-e2e-test"} {
+		for _, text := range seen {
+			if strings.Contains(text, secret) {
+				t.Errorf("%q shown in: %.300s", secret, text)
+			}
+		}
+	}
+}
+
+// longestDispatchWait reads the logs for the longest time from a dispatch
+// whose answer was lost to the step's run being known (found, or dispatched
+// again).
+func longestDispatchWait(t *testing.T, logs string) time.Duration {
+	t.Helper()
+	lost := map[string]time.Time{}
+	var longest time.Duration
+	sc := bufio.NewScanner(strings.NewReader(logs))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var l struct {
+			TS   string `json:"ts"`
+			Msg  string `json:"msg"`
+			Step string `json:"step_id"`
+			Run  string `json:"run_id"`
+		}
+		if json.Unmarshal(sc.Bytes(), &l) != nil {
+			continue
+		}
+		at, err := time.Parse("2006-01-02T15:04:05.000Z0700", l.TS)
+		if err != nil {
+			continue
+		}
+		key := l.Run + "/" + l.Step
+		switch {
+		case l.Msg == "dispatch outcome unknown, looking for the run":
+			if _, ok := lost[key]; !ok {
+				lost[key] = at
+			}
+		case l.Msg == "workflow run status" || strings.HasPrefix(l.Msg, "workflow dispatched"):
+			if from, ok := lost[key]; ok {
+				longest = max(longest, at.Sub(from))
+				delete(lost, key)
+			}
+		}
+	}
+	return longest
+}
