@@ -124,7 +124,10 @@ func (f *simulateFlag) Set(s string) error {
 // store.OutboxMessage so that bot need not import store).
 type outbox struct{ s *store.Store }
 
-var _ bot.Outbox = outbox{}
+var (
+	_ bot.Outbox    = outbox{}
+	_ bot.Envelopes = outbox{}
+)
 
 func (o outbox) Enqueue(ctx context.Context, m bot.OutboxMessage) (int64, error) {
 	return o.s.Enqueue(ctx, store.OutboxMessage(m))
@@ -149,4 +152,10 @@ func (o outbox) Postpone(ctx context.Context, id int64, next time.Time, lastErr 
 
 func (o outbox) OutboxResult(ctx context.Context, key string) (string, bool, error) {
 	return o.s.OutboxResult(ctx, key)
+}
+
+// FirstDelivery makes redelivered Slack envelopes count once across
+// restarts (the bot asks for it when its Outbox has it).
+func (o outbox) FirstDelivery(ctx context.Context, key string, at time.Time) (bool, error) {
+	return o.s.FirstDelivery(ctx, key, at)
 }
