@@ -73,6 +73,9 @@ type ServerSpec struct {
 // BackupsSpec is an azure.backups.list step.
 type BackupsSpec struct {
 	Account, Container, Prefix string
+	// Prefer is the backup to remember instead of the newest (a run's
+	// backup_file input); it must be in the container.
+	Prefer string
 }
 
 // HTTPCheckSpec is an http.check step.
@@ -327,6 +330,10 @@ func DecodeBackups(p Params) (BackupsSpec, error) {
 		return s, err
 	}
 	s.Prefix = p.StringOr("prefix", "")
+	s.Prefer = strings.TrimSpace(p.StringOr("prefer", ""))
+	if s.Prefer != "" && !strings.HasSuffix(s.Prefer, BackupSuffix) {
+		return s, fmt.Errorf("parameter \"prefer\": %q is not a backup blob name; give the full name ending %s", s.Prefer, BackupSuffix)
+	}
 	return s, nil
 }
 

@@ -148,10 +148,14 @@ var Kinds = map[string]Kind{
 		},
 	},
 	KindBackupsList: {
-		Name: KindBackupsList, Decode: decoder(DecodeBackups), Required: []string{"account", "container"}, Optional: []string{"prefix"},
+		Name: KindBackupsList, Decode: decoder(DecodeBackups), Required: []string{"account", "container"}, Optional: []string{"prefix", "prefer"},
 		Describe: func(p Params) string {
-			return fmt.Sprintf("List backups in storage account %s, container %s (newest first; the newest is remembered)",
-				orUnset(p, "account", "?"), orUnset(p, "container", "?"))
+			remembered := "the newest is remembered"
+			if prefer := p.StringOr("prefer", ""); prefer != "" {
+				remembered = prefer + " is remembered if it is there"
+			}
+			return fmt.Sprintf("List backups in storage account %s, container %s (newest first; %s; Choose picks another)",
+				orUnset(p, "account", "?"), orUnset(p, "container", "?"), remembered)
 		},
 	},
 	// The Azure checks below read and never change anything: a check that

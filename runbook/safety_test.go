@@ -3,6 +3,7 @@ package runbook_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -249,5 +250,41 @@ func TestRunKeepsItsSetup(t *testing.T) {
 	}
 	if n := len(f.sim.Calls()); n != 0 {
 		t.Errorf("%d simulated calls for a live run", n)
+	}
+}
+
+func TestChooseTakesOnlyWhatIsOffered(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	run, err := f.eng.Start(ctx, f.request(t, "scenario-1", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.approveUntil(t, run.ID, "find-backup")
+	v, err := f.eng.View(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, _ := v.Current()
+	if cur.Step.ID != "find-backup" || !slices.Contains(cur.Controls, runbook.ControlChoose) {
+		t.Fatalf("current %s offers %v, want find-backup with choose", cur.Step.ID, cur.Controls)
+	}
+	list, err := f.eng.Choices(ctx, run.ID, "find-backup")
+	if err != nil || len(list) < 2 {
+		t.Fatalf("choices %v, %v", list, err)
+	}
+	err = f.eng.Choose(ctx, run.ID, "find-backup", cur.State.Version, "U1", "made-up.sql.gz")
+	if text, ok := runbook.IsRefusal(err); !ok || !strings.Contains(text, "is not one of the choices") {
+		t.Fatalf("made-up choice: %v", err)
+	}
+	if err := f.eng.Choose(ctx, run.ID, "find-backup", cur.State.Version, "U1", list[1].Value); err != nil {
+		t.Fatal(err)
+	}
+	stored, _ := f.store.Run(ctx, run.ID)
+	if got := stored.Remembered["latest_backup"]; got != list[1].Value {
+		t.Errorf("remembered %v, want %s", got, list[1].Value)
+	}
+	if n := f.sim.Count(sim.Call{StepID: "find-backup"}); n != 0 {
+		t.Errorf("the list step ran %d times; choosing must not run it", n)
 	}
 }

@@ -117,6 +117,9 @@ const (
 	ControlMarkDone Control = "done" // a manual step: the same as approve
 	ControlSkip     Control = "skip"
 	ControlRetry    Control = "retry"
+	// ControlChoose picks another value for what the step remembers (see
+	// Chooser) instead of running it.
+	ControlChoose Control = "choose"
 )
 
 // StepView is a step as people see it: definition, state, the exact call and
@@ -191,6 +194,9 @@ func BuildView(run *Run, rb *Runbook, steps []StepState, actions Registry) *RunV
 		}
 		if run.State == RunActive {
 			sv.Controls = controls(s, sv.State.State)
+			if _, ok := actions[s.Action].(Chooser); ok && s.Remember != "" && sv.State.State == AwaitingApproval {
+				sv.Controls = append(sv.Controls, ControlChoose)
+			}
 		}
 		v.Steps = append(v.Steps, sv)
 	}

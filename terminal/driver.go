@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +23,8 @@ type Engine interface {
 	Retry(ctx context.Context, runID, stepID string, version int, actor string) error
 	SkipNeeds(ctx context.Context, runID, stepID string) (*runbook.SkipNeed, error)
 	SkipWithValue(ctx context.Context, runID, stepID string, version int, actor, reason, value string) error
+	Choices(ctx context.Context, runID, stepID string) ([]runbook.Choice, error)
+	Choose(ctx context.Context, runID, stepID string, version int, actor, value string) error
 	Abort(ctx context.Context, runID, actor, reason string) error
 	ResumeRun(ctx context.Context, runID string) error
 }
@@ -177,9 +181,14 @@ func (d *Driver) failed(ctx context.Context, runID string, cur runbook.StepView)
 	})
 }
 
-// offer asks for the step's main action (under key), skip or abort.
+// offer asks for the step's main action (under key), choose (where the step
+// offers it), skip or abort.
 func (d *Driver) offer(ctx context.Context, runID string, cur runbook.StepView, key, label string, main func() error) error {
+	canChoose := slices.Contains(cur.Controls, runbook.ControlChoose)
 	answers := key + "=" + label + ", s=skip, q=abort the run"
+	if canChoose {
+		answers = key + "=" + label + ", c=choose another, s=skip, q=abort the run"
+	}
 	answer, err := d.ask(ctx, answers)
 	if err != nil {
 		return err
@@ -187,6 +196,10 @@ func (d *Driver) offer(ctx context.Context, runID string, cur runbook.StepView, 
 	switch answer {
 	case key:
 		return main()
+	case "c":
+		if canChoose {
+			return d.choose(ctx, runID, cur)
+		}
 	case "s":
 		return d.skip(ctx, runID, cur)
 	case "q":
@@ -194,6 +207,28 @@ func (d *Driver) offer(ctx context.Context, runID string, cur runbook.StepView, 
 	}
 	d.say(fmt.Sprintf("   %q is not an answer here; type %s", answer, answers))
 	return nil
+}
+
+// choose shows what the step offers as a numbered list and completes it
+// with the pick.
+func (d *Driver) choose(ctx context.Context, runID string, cur runbook.StepView) error {
+	list, err := d.Engine.Choices(ctx, runID, cur.Step.ID)
+	if err != nil {
+		return err
+	}
+	for i, c := range list {
+		d.say(fmt.Sprintf("   %2d. %s", i+1, c.Label))
+	}
+	answer, err := d.askRaw(ctx, fmt.Sprintf("number (1-%d, Enter = back)", len(list)))
+	if err != nil || answer == "" {
+		return err
+	}
+	n, err := strconv.Atoi(answer)
+	if err != nil || n < 1 || n > len(list) {
+		d.say(fmt.Sprintf("   %q is not a number from 1 to %d; nothing was chosen.", answer, len(list)))
+		return nil
+	}
+	return d.Engine.Choose(ctx, runID, cur.Step.ID, cur.State.Version, d.Actor, list[n-1].Value)
 }
 
 // skip asks for a reason and, when a later step needs what this one would

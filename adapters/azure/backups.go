@@ -128,10 +128,39 @@ func (a *ListBackupsAction) Run(ctx context.Context, req runbook.Request) (runbo
 		more = fmt.Sprintf(" and %d older", n)
 	}
 	a.c.logger(req).Info("backups listed", zap.String("container", where), zap.Int("count", len(list)))
+	chosen, what := list[0], "the newest"
+	if spec.Prefer != "" {
+		i := slices.IndexFunc(list, func(b Backup) bool { return b.Name == spec.Prefer })
+		if i < 0 {
+			return runbook.Result{}, fmt.Errorf("backup %s is not in %s; the newest are %s", spec.Prefer, where, strings.Join(names[:min(len(names), 3)], "; "))
+		}
+		chosen, what = list[i], "as asked"
+	}
 	return runbook.Result{
-		Summary:  fmt.Sprintf("%d backups in %s, newest first: %s%s", len(list), where, strings.Join(names, "; "), more),
-		Remember: list[0].Name,
+		Summary:  fmt.Sprintf("%d backups in %s, newest first: %s%s; restoring %s (%s)", len(list), where, strings.Join(names, "; "), more, chosen.Name, what),
+		Remember: chosen.Name,
 	}, nil
+}
+
+var _ runbook.Chooser = (*ListBackupsAction)(nil)
+
+// Choices lists the container's backups, newest first, for a person to pick
+// the one to restore.
+func (a *ListBackupsAction) Choices(ctx context.Context, req runbook.Request) ([]runbook.Choice, error) {
+	spec, err := runbook.DecodeBackups(req.Params)
+	if err != nil {
+		return nil, err
+	}
+	list, err := a.c.Backups(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	now := a.c.clock.Now()
+	out := make([]runbook.Choice, len(list))
+	for i, b := range list {
+		out[i] = runbook.Choice{Value: b.Name, Label: b.describe(now, a.c.loc)}
+	}
+	return out, nil
 }
 
 // CheckBackupAction implements azure.backups.check. Before a restore

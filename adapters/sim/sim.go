@@ -165,6 +165,7 @@ func (s *Sim) Actions() runbook.Registry {
 	for kind, fn := range impl {
 		reg[kind] = action{kind: kind, run: fn, sim: s}
 	}
+	reg[runbook.KindBackupsList] = chooser{reg[runbook.KindBackupsList].(action)}
 	return reg
 }
 
@@ -411,9 +412,15 @@ func (s *Sim) backupsList(ctx context.Context, req runbook.Request) (runbook.Res
 	if err := s.wait(ctx, 1); err != nil {
 		return runbook.Result{}, err
 	}
-	day := time.Now().UTC().Add(-24 * time.Hour).Format("2006-01-02")
-	latest := "nightly_" + day + ".sql.gz"
-	return runbook.Result{Summary: fmt.Sprintf("newest backup in %s/%s: %s", account, container, latest), Remember: latest}, nil
+	backups := simBackups()
+	chosen := backups[0]
+	if spec.Prefer != "" {
+		if !slices.Contains(backups, spec.Prefer) {
+			return runbook.Result{}, fmt.Errorf("backup %s is not in %s/%s; the newest are %s", spec.Prefer, account, container, strings.Join(backups, "; "))
+		}
+		chosen = spec.Prefer
+	}
+	return runbook.Result{Summary: fmt.Sprintf("backups in %s/%s, newest first: %s; restoring %s", account, container, strings.Join(backups, "; "), chosen), Remember: chosen}, nil
 }
 
 func (s *Sim) httpCheck(ctx context.Context, req runbook.Request) (runbook.Result, error) {

@@ -283,3 +283,30 @@ func storedStep(t *testing.T, db, stepID string) runbook.StepState {
 	t.Fatalf("no step %s", stepID)
 	return runbook.StepState{}
 }
+
+// At the step that lists the backups, a person picks another from a
+// numbered list, and the restore uses it.
+func TestChooseTheBackupToRestore(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "r.db")
+	answer := func(prompt string, _ int) string {
+		switch {
+		case strings.Contains(prompt, "c=choose another"):
+			return "c"
+		case strings.Contains(prompt, "number (1-3"):
+			return "2"
+		case strings.Contains(prompt, "second approver's name"):
+			return "bob"
+		}
+		return "a"
+	}
+	code, out, errOut := runCLIAnswering(t, map[string]string{"DRBOT_SIM_DELAY": "0s", "USER": "ana"}, answer, "rehearse", "scenario-1", "--db", db)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	second := "nightly_" + time.Now().UTC().Add(-48*time.Hour).Format("2006-01-02") + ".sql.gz"
+	for _, want := range []string{" 2. " + second, "ana chose " + second, "backup-file: " + second} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+}
