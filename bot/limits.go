@@ -49,6 +49,11 @@ const (
 	maxLabel      = 2000
 	maxHint       = 2000
 	maxOptionText = 75
+	// maxOptionValue and maxStaticOptions: an option's value is at most 150
+	// characters and a static select has at most 100 options
+	// (https://api.slack.com/reference/block-kit/block-elements#static_select).
+	maxOptionValue   = 150
+	maxStaticOptions = 100
 )
 
 // truncate shortens s to n runes with an ellipsis (see handlers.Truncate).

@@ -22,6 +22,60 @@ const (
 	formValueAction = "value"
 )
 
+// The choice form's routing keys.
+const (
+	// choiceCallbackID names a step's choice form in view_submission payloads.
+	choiceCallbackID = "dr.choose"
+	// choiceBlock is the block of its static select.
+	choiceBlock = "choice"
+)
+
+// choiceMeta is the choice form's private_metadata: the step and the
+// version the click saw (the engine's check-and-set), and where to reply.
+type choiceMeta struct {
+	RunID     string `json:"run_id"`
+	StepID    string `json:"step_id"`
+	Version   int    `json:"version"`
+	Title     string `json:"title"`
+	ChannelID string `json:"channel_id,omitempty"`
+}
+
+// ChoiceModal renders a step's choice form: what it offers, in a static
+// select (the first 100, Slack's limit; adapters list newest first).
+func (r Renderer) ChoiceModal(f handlers.ChoiceForm) slack.ModalViewRequest {
+	sel := slack.NewOptionsSelectBlockElement(slack.OptTypeStatic, plain("Pick one", maxOptionText), formValueAction)
+	for _, c := range f.Options[:min(len(f.Options), maxStaticOptions)] {
+		if len(c.Value) > maxOptionValue {
+			continue // it could not come back whole
+		}
+		sel.Options = append(sel.Options, slack.NewOptionBlockObject(c.Value, plain(c.Label, maxOptionText), nil))
+	}
+	meta, _ := json.Marshal(choiceMeta{RunID: f.RunID, StepID: f.StepID, Version: f.Version, Title: f.Title, ChannelID: f.ChannelID})
+	return slack.ModalViewRequest{
+		Type:            slack.VTModal,
+		Title:           plain("Choose", maxModalTitle),
+		Submit:          plain("Choose", maxModalTitle),
+		Close:           plain("Cancel", maxModalTitle),
+		CallbackID:      choiceCallbackID,
+		PrivateMetadata: truncate(string(meta), maxPrivateMetadata),
+		Blocks: slack.Blocks{BlockSet: []slack.Block{
+			section(truncate("*"+f.Title+"*: pick the one to use instead of the default. drbot uses it and goes on to the next step.", maxSectionText)),
+			slack.NewInputBlock(choiceBlock, plain("Choice", maxLabel), nil, sel),
+		}},
+	}
+}
+
+// choiceValue reads a submitted choice form.
+func choiceValue(view slack.View) (handlers.ChoiceForm, string) {
+	var meta choiceMeta
+	_ = json.Unmarshal([]byte(view.PrivateMetadata), &meta)
+	f := handlers.ChoiceForm{RunID: meta.RunID, StepID: meta.StepID, Version: meta.Version, Title: meta.Title, ChannelID: meta.ChannelID}
+	if view.State == nil {
+		return f, ""
+	}
+	return f, actionValue(view.State.Values[choiceBlock][formValueAction])
+}
+
 // formMeta is the form's private_metadata: where to reply.
 type formMeta struct {
 	ChannelID string `json:"channel_id,omitempty"`

@@ -299,6 +299,7 @@ var controlButtons = map[runbook.Control]struct {
 	runbook.ControlMarkDone: {handlers.ActDone, "Mark done"},
 	runbook.ControlSkip:     {handlers.ActSkip, "Skip"},
 	runbook.ControlRetry:    {handlers.ActRetry, "Retry"},
+	runbook.ControlChoose:   {handlers.ActChoose, "Choose…"},
 }
 
 func (r Renderer) buttons(v *runbook.RunView, s runbook.StepView) []slack.BlockElement {
@@ -314,7 +315,7 @@ func (r Renderer) buttons(v *runbook.RunView, s runbook.StepView) []slack.BlockE
 		}
 		b := slack.NewButtonBlockElement(string(spec.action), value, plain(spec.label, maxButtonText))
 		switch {
-		case c == runbook.ControlSkip:
+		case c == runbook.ControlSkip || c == runbook.ControlChoose:
 		case s.Step.Destructive:
 			b = b.WithStyle(slack.StyleDanger).WithConfirm(slack.NewConfirmationBlockObject(
 				plain("Destructive step", 100),

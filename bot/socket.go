@@ -22,6 +22,7 @@ type Handler interface {
 	Click(ctx context.Context, c handlers.Click) handlers.Reply
 	Form(v handlers.FormValues) handlers.StartForm
 	Submit(userID string, v handlers.FormValues) (map[string]string, handlers.Task)
+	Choose(ctx context.Context, userID string, f handlers.ChoiceForm, value string) handlers.Reply
 }
 
 var _ Handler = (*handlers.Handler)(nil)
@@ -285,6 +286,10 @@ func (b *Bot) onInteractive(ctx context.Context, sm *socketmode.Client, h Handle
 			b.onAction(ctx, h, cb, *a, actionKey(req.EnvelopeID, i), log)
 		}
 	case slack.InteractionTypeViewSubmission:
+		if cb.View.CallbackID == choiceCallbackID {
+			b.onChoice(ctx, sm, h, req, cb, seen, log)
+			return
+		}
 		if cb.View.CallbackID != formCallbackID {
 			b.ack(sm, req, nil)
 			return
@@ -348,10 +353,17 @@ func (b *Bot) onAction(ctx context.Context, h Handler, cb slack.InteractionCallb
 		if !b.firstDelivery(ctx, key, log) {
 			return
 		}
-		if ok, known := b.approvers.Cached(click.UserID); ok || !known {
-			b.markBusy(ctx, channel, ts, click, log) // a known non-approver's click changes nothing
+		// A known non-approver's click changes nothing; Choose only opens a
+		// form, which may be cancelled.
+		if ok, known := b.approvers.Cached(click.UserID); (ok || !known) && click.Action != handlers.ActChoose {
+			b.markBusy(ctx, channel, ts, click, log)
 		}
 		reply := h.Click(ctx, click)
+		if reply.Choice != nil {
+			reply.Choice.ChannelID = channel
+			b.openChoice(ctx, cb.TriggerID, *reply.Choice, to, log)
+			return
+		}
 		if reply.Text == "" {
 			return
 		}
@@ -403,6 +415,41 @@ func (b *Bot) redraw(ctx context.Context, c handlers.Click, log *zap.Logger) {
 	if err := b.enqueue(ctx, m); err != nil {
 		log.Error("queue redraw", zap.Error(err))
 	}
+}
+
+// openChoice opens a step's choice form with the click's trigger id (valid
+// for 3 seconds; the adapter has listed the choices by then, or the person
+// is told to click again).
+func (b *Bot) openChoice(ctx context.Context, triggerID string, f handlers.ChoiceForm, to target, log *zap.Logger) {
+	if _, err := b.api.OpenViewContext(ctx, triggerID, b.render.ChoiceModal(f)); err != nil {
+		log.Warn("open choice form", zap.Error(err))
+		b.respond(ctx, to, fmt.Sprintf("I could not open the list (%v); click Choose again.", err), log)
+	}
+}
+
+// onChoice handles a submitted choice form: the ack closes it at once, a
+// worker completes the step with the pick.
+func (b *Bot) onChoice(ctx context.Context, sm *socketmode.Client, h Handler, req *socketmode.Request, cb slack.InteractionCallback, seen *seen, log *zap.Logger) {
+	f, value := choiceValue(cb.View)
+	if value == "" {
+		b.ack(sm, req, slack.NewErrorsViewSubmissionResponse(map[string]string{choiceBlock: "Pick one, or Cancel."}))
+		return
+	}
+	if !b.pool.acquire() {
+		b.ack(sm, req, slack.NewErrorsViewSubmissionResponse(map[string]string{choiceBlock: busyText}))
+		return
+	}
+	cleared := slack.NewClearViewSubmissionResponse()
+	b.ack(sm, req, cleared)
+	seen.add(req.EnvelopeID, cleared)
+	log = log.With(zap.String("run_id", f.RunID), zap.String("step_id", f.StepID))
+	log.Info("choice submitted", zap.String("value", value))
+	to := target{channel: f.ChannelID, user: cb.User.ID}
+	b.pool.run(func() {
+		if b.firstDelivery(ctx, req.EnvelopeID, log) {
+			b.respond(ctx, to, h.Choose(ctx, cb.User.ID, f, value).Text, log)
+		}
+	})
 }
 
 // openForm opens the start form; the trigger id expires 3 seconds after the

@@ -22,6 +22,8 @@ type Engine interface {
 	Skip(ctx context.Context, runID, stepID string, version int, actor, reason string) error
 	SkipNeeds(ctx context.Context, runID, stepID string) (*runbook.SkipNeed, error)
 	SkipWithValue(ctx context.Context, runID, stepID string, version int, actor, reason, value string) error
+	Choices(ctx context.Context, runID, stepID string) ([]runbook.Choice, error)
+	Choose(ctx context.Context, runID, stepID string, version int, actor, value string) error
 	Retry(ctx context.Context, runID, stepID string, version int, actor string) error
 	Abort(ctx context.Context, runID, actor, reason string) error
 	Note(ctx context.Context, runID, actor, text string) error
@@ -130,6 +132,8 @@ type Reply struct {
 	Text string
 	// Form, if not nil, asks the bot to open the start form.
 	Form *StartForm
+	// Choice, if not nil, asks the bot to open a step's choice form.
+	Choice *ChoiceForm
 }
 
 // Task is work for a worker; its Reply goes to the user when it is done.

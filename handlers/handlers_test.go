@@ -69,6 +69,15 @@ func (e *fakeEngine) SkipWithValue(_ context.Context, runID, stepID string, vers
 	return e.clickErr
 }
 
+func (e *fakeEngine) Choices(context.Context, string, string) ([]runbook.Choice, error) {
+	return []runbook.Choice{{Value: "b.sql.gz", Label: "b.sql.gz (1 MB)"}}, nil
+}
+
+func (e *fakeEngine) Choose(_ context.Context, runID, stepID string, version int, actor, value string) error {
+	e.record("choose " + runID + "/" + stepID + " " + actor + " " + value)
+	return e.clickErr
+}
+
 func (e *fakeEngine) Retry(_ context.Context, runID, stepID string, version int, actor string) error {
 	e.record("retry " + runID + "/" + stepID + " " + actor)
 	return e.clickErr
@@ -436,5 +445,17 @@ func TestNotifyAndAbort(t *testing.T) {
 	want := "note dr-a stakeholder update: Restore is running|abort dr-a U0INCLEAD1"
 	if got := strings.Join(f.engine.calls, "|"); got != want {
 		t.Errorf("calls %q, want %q", got, want)
+	}
+}
+
+func TestChooseOpensTheChoiceForm(t *testing.T) {
+	f := newFixture(t)
+	reply := f.h.Click(context.Background(), Click{Action: ActChoose, RunID: "dr-1", StepID: "find-backup", Version: 3, UserID: "U0INCLEAD1"})
+	if reply.Choice == nil || len(reply.Choice.Options) != 1 || reply.Choice.Version != 3 {
+		t.Fatalf("reply %+v, want the choice form", reply)
+	}
+	reply = f.h.Choose(context.Background(), "U0INCLEAD1", *reply.Choice, "b.sql.gz")
+	if got := strings.Join(f.engine.calls, "|"); got != "choose dr-1/find-backup U0INCLEAD1 b.sql.gz" || !strings.Contains(reply.Text, "Chose b.sql.gz") {
+		t.Errorf("calls %q, reply %q", got, reply.Text)
 	}
 }

@@ -199,6 +199,28 @@ func (s *served) click(user string, m slacktest.Message, action handlers.Action)
 	}
 }
 
+// view waits for the n-th view drbot opened or updated.
+func (s *served) view(n int) slacktest.View {
+	s.t.Helper()
+	for s.ctx.Err() == nil {
+		if vs := s.slack.Views(); len(vs) >= n {
+			return vs[n-1]
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.t.Fatalf("no view %d: %v", n, s.ctx.Err())
+	return slacktest.View{}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func (s *served) ephemeral(user, text string) {
 	s.t.Helper()
 	if _, err := s.slack.WaitEphemeral(s.ctx, user, text); err != nil {
@@ -409,8 +431,21 @@ func TestServeScenario1EndToEnd(t *testing.T) {
 	for _, id := range []string{"freeze-merges", "enable-maintenance", "maintenance-message", "deploy-branch", "deploy"} {
 		s.approve(ch.ID, steps[id], lead)
 	}
-	// wait-server and find-backup run by themselves; the restore needs two people.
-	restore := s.stepMessage(ch.ID, steps["restore"], "awaiting approval", "")
+	// wait-server runs by itself. At find-backup the lead chooses the
+	// second-newest backup from the list in a modal instead of the newest.
+	find := s.stepMessage(ch.ID, steps["find-backup"], "awaiting approval", "")
+	s.click(lead, find, handlers.ActChoose)
+	view := s.view(1)
+	second := "nightly_" + time.Now().UTC().Add(-48*time.Hour).Format("2006-01-02") + ".sql.gz"
+	if !strings.Contains(string(mustJSON(t, view.Body)), second) {
+		t.Fatalf("choice form lacks %s: %s", second, mustJSON(t, view.Body))
+	}
+	if _, err := s.slack.SubmitView(s.ctx, lead, view.ID, map[string]map[string]any{"choice": {"value": map[string]any{"type": "static_select", "selected_option": map[string]any{"value": second}}}}); err != nil {
+		t.Fatal(err)
+	}
+	s.stepMessage(ch.ID, steps["find-backup"], "done", "chose "+second)
+	// The restore needs two people, and restores the chosen backup.
+	restore := s.stepMessage(ch.ID, steps["restore"], "awaiting approval", "backup-file: "+second)
 	s.click(lead, restore, handlers.ActApprove)
 	restore = s.stepMessage(ch.ID, steps["restore"], "awaiting approval", "1 of 2")
 	s.click(platform1, restore, handlers.ActApprove)
