@@ -107,7 +107,7 @@ func TestLiveScenario2OnFakes(t *testing.T) {
 	// --live); bob is the second person of the two-person restore.
 	code, out, errOut := runCLIAnswering(t, env, approveAll("bob"), "rehearse", "scenario-2", "--live", "--simulate=azure",
 		"--db", db, "--config", cfg, "--service", "itt-mentor-services", "--env", "staging",
-		"--var", "restore_time="+restoreTime.Format("2006-01-02 15:04")+" UTC")
+		"--var", "restore_time="+restoreTime.Format("2006-01-02 15:04")+" UTC", "--var", "dr_test=true")
 	t.Logf("rehearsal took %s", time.Since(start).Round(time.Millisecond))
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
@@ -246,7 +246,7 @@ func checkSimulatedOutput(t *testing.T, out, errOut string) {
 	current := -1
 	for _, line := range strings.Split(out, "\n") {
 		for i, s := range steps {
-			if strings.Contains(line, `"`+s.Title+`"`) || strings.Contains(line, fmt.Sprintf("Step %d/%d: %s", i+1, len(steps), s.Title)) {
+			if title := onMain(s.Title); strings.Contains(line, `"`+title+`"`) || strings.Contains(line, fmt.Sprintf("Step %d/%d: %s", i+1, len(steps), title)) {
 				current = i
 				break
 			}
@@ -257,7 +257,7 @@ func checkSimulatedOutput(t *testing.T, out, errOut string) {
 	}
 	for i, s := range steps {
 		text := strings.Join(lines[i], "\n")
-		if !strings.Contains(text, `"`+s.Title+`" done`) {
+		if !strings.Contains(text, `"`+onMain(s.Title)+`" done`) {
 			t.Errorf("step %s (%s) is not done in the output:\n%s", s.ID, s.Action, text)
 			continue
 		}
