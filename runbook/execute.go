@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -261,12 +262,15 @@ func (e *Engine) invoke(ctx context.Context, run *Run, st *StepState, step Step,
 		if err == nil || !IsRetryable(err) || attempt >= e.opts.MaxAttempts {
 			return res, err
 		}
-		log.Info("retryable error", zap.Error(err), zap.Duration("backoff", backoff))
-		req.Progress(ctx, fmt.Sprintf("transient error, trying again in %s: %v", backoff, err))
+		// Jitter in [backoff/2, backoff): replicas or runs that failed together
+		// do not come back together.
+		wait := backoff/2 + rand.N(backoff/2+1)
+		log.Info("retryable error", zap.Error(err), zap.Duration("backoff", wait))
+		req.Progress(ctx, fmt.Sprintf("transient error, trying again in %s: %v", wait.Round(time.Millisecond), err))
 		select {
 		case <-ctx.Done():
 			return res, fmt.Errorf("%w (after: %v)", ctx.Err(), err)
-		case <-time.After(backoff):
+		case <-time.After(wait):
 		}
 		backoff *= 2
 		req.Checkpoint = maps.Clone(st.Checkpoint)
