@@ -26,6 +26,12 @@ type Store struct {
 	db  *sql.DB
 	dsn string
 	log *zap.Logger
+	// writer lets one write transaction of this process run at a time:
+	// SQLite has one writer anyway, and queueing here (bounded by each
+	// caller's context) rather than in SQLite's busy handler means no
+	// amount of concurrent clicks and steps makes a write fail with
+	// "database is locked". busy_timeout still covers other processes.
+	writer chan struct{}
 }
 
 // Option configures Open.
@@ -65,7 +71,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("open store: empty path")
 	}
-	s := &Store{dsn: DSN(path), log: zap.NewNop()}
+	s := &Store{dsn: DSN(path), log: zap.NewNop(), writer: make(chan struct{}, 1)}
 	for _, o := range opts {
 		o(s)
 	}
@@ -89,6 +95,12 @@ func (s *Store) Close() error {
 // write runs fn in a transaction that holds SQLite's write lock from its
 // start (see DSN), and commits if fn returns nil.
 func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	select {
+	case s.writer <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("wait to write: %w", ctx.Err())
+	}
+	defer func() { <-s.writer }()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err

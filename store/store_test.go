@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"modernc.org/sqlite"
@@ -672,4 +673,40 @@ func BenchmarkClaimStep(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "claims/s")
+}
+
+// Many writers at once in one process never fail with "database is
+// locked": the store queues them itself, even with SQLite's own wait off.
+func TestConcurrentWritersNeverLock(t *testing.T) {
+	ctx := context.Background()
+	dsn := strings.Replace(DSN(filepath.Join(t.TempDir(), "drbot.db")), "busy_timeout(5000)", "busy_timeout(0)", 1)
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	s := &Store{db: db, dsn: dsn, log: zap.NewNop(), writer: make(chan struct{}, 1)}
+	if err := s.migrate(ctx, migrations); err != nil {
+		t.Fatal(err)
+	}
+	const writers, each = 64, 10
+	errs := make(chan error, writers*each)
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				errs <- s.write(ctx, func(tx *sql.Tx) error {
+					_, err := tx.ExecContext(ctx, `INSERT INTO envelopes (id, handled_at) VALUES (?, ?)`, fmt.Sprintf("w%d-%d", w, i), "2026-12-02T00:00:00Z")
+					return err
+				})
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent write: %v", err)
+		}
+	}
 }
