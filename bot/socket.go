@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/drbot-dev/drbot/handlers"
+	"github.com/drbot-dev/drbot/runbook"
 )
 
 // Handler decides what commands, clicks and forms do (handlers.Handler).
@@ -402,6 +403,25 @@ func (b *Bot) markBusy(ctx context.Context, channel, ts string, c handlers.Click
 	if err := b.update(ctx, channel, ts, msg); err != nil {
 		log.Warn("mark busy", zap.Error(err))
 	}
+}
+
+// RedrawOpen queues a fresh rendering of an active run's panel and of its
+// steps that wait for a person, after a restart: a click whose process died
+// between marking the message busy and acting leaves "in progress…" where
+// the buttons were, and a person must be able to click again.
+func (b *Bot) RedrawOpen(ctx context.Context, runID string) error {
+	view, err := b.engine.View(ctx, runID)
+	if err != nil {
+		return fmt.Errorf("redraw %s: %w", runID, err)
+	}
+	stamp := time.Now().UnixNano()
+	msgs := []OutboxMessage{message(fmt.Sprintf("redraw:%s::%d", runID, stamp), kindPanel, payload{RunID: runID})}
+	for _, s := range view.Steps {
+		if st := s.State.State; st == runbook.AwaitingApproval || st == runbook.Failed {
+			msgs = append(msgs, message(fmt.Sprintf("redraw:%s:%s:%d", runID, s.Step.ID, stamp), kindStep, payload{RunID: runID, StepID: s.Step.ID}))
+		}
+	}
+	return b.enqueue(ctx, msgs...)
 }
 
 // redraw queues a fresh rendering of a clicked message, giving back the
