@@ -508,3 +508,17 @@ func TestScenario1StartsWithItsAutomaticSteps(t *testing.T) {
 		t.Errorf("%d channels; the create_channel step must reuse the incident channel", n)
 	}
 }
+
+// Creating the incident channel waits out Slack's 429s (Retry-After)
+// instead of failing /dr start.
+func TestChannelCreationWaitsOutRateLimits(t *testing.T) {
+	h := newHarness(t)
+	h.slack.SetFaults(slacktest.Faults{Seed: 8, RateLimited: 0.6, Methods: []string{"conversations.create"}})
+	ch := h.start()
+	if ch.ID == "" {
+		t.Fatal("no incident channel")
+	}
+	if n := h.slack.Injected()[slacktest.FaultRateLimited]; n == 0 {
+		t.Fatal("no 429 was injected; the test proves nothing with this seed")
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/slack-go/slack"
 	"go.uber.org/zap"
@@ -72,7 +73,10 @@ func (b *Bot) OpenChannel(ctx context.Context, req handlers.ChannelRequest) (han
 	var err error
 	for i := 1; i <= 20; i++ {
 		name := channelName(base, i)
-		ch, err = b.api.CreateConversationContext(ctx, slack.CreateConversationParams{ChannelName: name})
+		err = retryRateLimited(ctx, func() (err error) {
+			ch, err = b.api.CreateConversationContext(ctx, slack.CreateConversationParams{ChannelName: name})
+			return err
+		})
 		if slackErr(err) != "name_taken" {
 			break
 		}
@@ -109,6 +113,28 @@ func (b *Bot) OpenChannel(ctx context.Context, req handlers.ChannelRequest) (han
 		log.Warn("incident channel", zap.String("warning", w))
 	}
 	return out, nil
+}
+
+// rateLimitTries bounds retryRateLimited: a person waits on these calls.
+const rateLimitTries = 5
+
+// retryRateLimited makes a Web API call a person waits on (creating the
+// incident channel) again when Slack answers 429, after its Retry-After,
+// a few times within ctx. Messages go through the outbox, which does the
+// same without holding anyone.
+func retryRateLimited(ctx context.Context, call func() error) error {
+	for try := 1; ; try++ {
+		err := call()
+		var rl *slack.RateLimitedError
+		if !errors.As(err, &rl) || try == rateLimitTries {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(rl.RetryAfter):
+		}
+	}
 }
 
 // maxInvite is how many users conversations.invite takes at once
