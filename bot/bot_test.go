@@ -105,6 +105,7 @@ func newHarnessWith(t testing.TB, simOpts sim.Options) *harness {
 	t.Cleanup(func() {
 		cancel()
 		wg.Wait()
+		eng.Wait() // steps on the executor end before the store closes
 		fake.Close()
 		_ = st.Close()
 	})
