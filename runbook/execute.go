@@ -156,6 +156,10 @@ func (e *Engine) step(ctx context.Context, runID, stepID string) (StepState, err
 	return StepState{}, fmt.Errorf("step %s/%s: %w", runID, stepID, ErrNotFound)
 }
 
+// recordTimeout bounds recording an outcome after the step's context has
+// ended: the store's writer is shared, so this is a few commits' wait.
+const recordTimeout = 10 * time.Second
+
 // execute runs a claimed step's action to its end and records the outcome.
 // Failures are recorded on the step, not returned: a person decides (Retry/Skip).
 func (e *Engine) execute(ctx context.Context, run *Run, st StepState, step Step) {
@@ -182,6 +186,11 @@ func (e *Engine) execute(ctx context.Context, run *Run, st StepState, step Step)
 		log.Info("step left running for resume", zap.Error(ctx.Err()))
 		return
 	}
+	// The action has returned: its outcome is recorded even if shutdown
+	// begins now (Engine.Wait holds the store open for it), so a step that
+	// finished is not re-attached and run again by the next process.
+	ctx, stop := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer stop()
 	// Remember before recording the outcome: a failed attempt may already
 	// have changed things (scaled to 0, then the rollout timed out), and its
 	// Retry must restore the counts from before the first attempt.
