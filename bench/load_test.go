@@ -23,7 +23,9 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/drbot-dev/drbot/adapters/sim"
 	"github.com/drbot-dev/drbot/bot"
@@ -79,6 +81,7 @@ type measured struct {
 	adapter            []time.Duration
 	calls, transitions int
 	identical          float64
+	locked             int // log entries with "database is locked"
 }
 
 func (d *drbot) measure(b *testing.B) measured {
@@ -86,6 +89,11 @@ func (d *drbot) measure(b *testing.B) measured {
 	m.calls, m.transitions = d.slackCallsPerTransition(b)
 	m.adapter = d.adapterLatencies()
 	m.identical = d.identicalUpdates()
+	for _, e := range d.logs.All() {
+		if strings.Contains(fmt.Sprint(e.ContextMap()), "database is locked") {
+			m.locked++
+		}
+	}
 	return m
 }
 
@@ -105,6 +113,7 @@ func report(b *testing.B, dr, bare result, m measured) {
 	b.ReportMetric(float64(len(lat)), "clicks-measured")
 	b.ReportMetric(float64(calls)/float64(max(transitions, 1)), "slack-calls/transition")
 	b.ReportMetric(m.identical, "identical-updates")
+	b.ReportMetric(float64(m.locked), "store-lock-errors")
 	b.ReportMetric(dr.cpu.Seconds(), "cpu-s")
 	b.ReportMetric(bare.cpu.Seconds(), "bare-cpu-s")
 	b.ReportMetric(rssMB(), "rss-MB")
@@ -124,6 +133,8 @@ type drbot struct {
 	runs   []string // incident channel ids, one per run
 	calls0 int      // Web API calls before the load
 	steps0 int      // step transitions before the load
+
+	logs *observer.ObservedLogs
 
 	mu        sync.Mutex
 	clickedAt map[string]time.Time     // run/step → when its approve was sent
@@ -149,7 +160,13 @@ func startDrbot(b *testing.B) *drbot {
 	if d.store, err = store.Open(ctx, filepath.Join(b.TempDir(), "drbot.db")); err != nil {
 		b.Fatal(err)
 	}
-	log := zaptest.NewLogger(b, zaptest.Level(zap.ErrorLevel))
+	// Errors go to the test log; warnings and errors are also kept to count
+	// the store's "database is locked".
+	var seen zapcore.Core
+	seen, d.logs = observer.New(zap.WarnLevel)
+	log := zaptest.NewLogger(b, zaptest.Level(zap.ErrorLevel), zaptest.WrapOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+		return zapcore.NewTee(c, seen)
+	})))
 	bt, err := bot.New(bot.Options{
 		BotToken: "xoxb-bench", AppToken: "xapp-bench", APIURL: d.slack.URL(), Location: cfg.Location,
 		StakeholderChannels: cfg.Slack.StakeholderChannels, DeveloperChannels: cfg.Slack.DeveloperChannels,
