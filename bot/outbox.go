@@ -232,6 +232,10 @@ func coalesced(m OutboxMessage, later []OutboxMessage) bool {
 }
 
 func (s *sender) done(ctx context.Context, m OutboxMessage, result string) {
+	// Slack has the message: recording that must outlive a shutdown, or the
+	// next process posts it again.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
 	if err := s.b.outbox.Delivered(ctx, m.ID, result, s.b.clock.Now()); err != nil {
 		s.b.log.Error("mark delivered", zap.Int64("outbox_id", m.ID), zap.String("run_id", m.RunID), zap.Error(err))
 	}

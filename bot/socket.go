@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/drbot-dev/drbot/handlers"
+	"github.com/drbot-dev/drbot/runbook"
 )
 
 // Handler decides what commands, clicks and forms do (handlers.Handler).
@@ -372,6 +373,25 @@ func (b *Bot) onAction(ctx context.Context, h Handler, cb slack.InteractionCallb
 		b.respond(ctx, to, reply.Text, log)
 		b.redraw(ctx, click, log)
 	})
+}
+
+// RedrawOpen queues a fresh rendering of an active run's panel and of its
+// steps that wait for a person, after a restart: a message whose update was
+// lost, or that an earlier drbot marked "in progress…" before a click it
+// never acted on, gets its buttons back, so a person can click again.
+func (b *Bot) RedrawOpen(ctx context.Context, runID string) error {
+	view, err := b.engine.View(ctx, runID)
+	if err != nil {
+		return fmt.Errorf("redraw %s: %w", runID, err)
+	}
+	stamp := time.Now().UnixNano()
+	msgs := []OutboxMessage{message(fmt.Sprintf("redraw:%s::%d", runID, stamp), kindPanel, payload{RunID: runID})}
+	for _, s := range view.Steps {
+		if st := s.State.State; st == runbook.AwaitingApproval || st == runbook.Failed {
+			msgs = append(msgs, message(fmt.Sprintf("redraw:%s:%s:%d", runID, s.Step.ID, stamp), kindStep, payload{RunID: runID, StepID: s.Step.ID}))
+		}
+	}
+	return b.enqueue(ctx, msgs...)
 }
 
 // redraw queues a fresh rendering of a clicked message, giving back the

@@ -69,9 +69,15 @@ func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]OutboxMess
 	if limit <= 0 {
 		limit = -1 // SQLite: no limit
 	}
+	// A run's messages go out in order: one waiting for its next attempt
+	// (Slack asked us to slow down) holds back the later ones of its run,
+	// also in a process that did not see the 429.
 	rows, err := s.db.QueryContext(ctx, selectFrom("outbox", outboxColumns)+`
 		WHERE done_at IS NULL AND (next_at IS NULL OR next_at <= ?)
-		ORDER BY id LIMIT ?`, timeField{&now}, limit)
+		AND NOT EXISTS (SELECT 1 FROM outbox AS earlier
+			WHERE earlier.done_at IS NULL AND earlier.run_id = outbox.run_id AND outbox.run_id != ''
+			AND earlier.id < outbox.id AND earlier.next_at > ?)
+		ORDER BY id LIMIT ?`, timeField{&now}, timeField{&now}, limit)
 	if err != nil {
 		return nil, fmt.Errorf("due messages: %w", err)
 	}

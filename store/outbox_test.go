@@ -81,18 +81,33 @@ func TestDue(t *testing.T) {
 	}
 }
 
+// A run's message waiting for its next attempt holds back the later ones of
+// the same run (a timeline keeps its order across a restart), not others.
+func TestDueKeepsEachRunsOrder(t *testing.T) {
+	s := newStore(t)
+	first := enqueue(t, s, OutboxMessage{Key: "r1:1", RunID: "r1"})
+	enqueue(t, s, OutboxMessage{Key: "r1:2", RunID: "r1"})
+	enqueue(t, s, OutboxMessage{Key: "r2:1", RunID: "r2"})
+	enqueue(t, s, OutboxMessage{Key: "post", RunID: ""})
+	if err := s.Postpone(context.Background(), first, t0.Add(time.Second), "slack: rate limited"); err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "due while r1:1 waits", dueKeys(t, s, t0, 0), []string{"r2:1", "post"})
+	equal(t, "due once it may go", dueKeys(t, s, t0.Add(time.Second), 0), []string{"r1:1", "r1:2", "r2:1", "post"})
+}
+
 func TestPostponeAndDeliver(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
 	id := enqueue(t, s, OutboxMessage{Key: "panel:r1", RunID: "r1", Kind: "panel"})
-	other := enqueue(t, s, OutboxMessage{Key: "event:r1:1", RunID: "r1", Kind: "timeline"})
+	other := enqueue(t, s, OutboxMessage{Key: "event:r2:1", RunID: "r2", Kind: "timeline"}) // another run's: not held back
 
 	// Slack answered 429 Retry-After: 30.
 	next := t0.Add(30 * time.Second)
 	if err := s.Postpone(ctx, id, next, "slack: rate limited"); err != nil {
 		t.Fatal(err)
 	}
-	equal(t, "due while postponed", dueKeys(t, s, t0, 0), []string{"event:r1:1"})
+	equal(t, "due while postponed", dueKeys(t, s, t0, 0), []string{"event:r2:1"})
 	msgs, err := s.Due(ctx, next, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +123,7 @@ func TestPostponeAndDeliver(t *testing.T) {
 	if err := s.Delivered(ctx, id, "1764149400.000100", next); err != nil {
 		t.Fatal(err)
 	}
-	equal(t, "due after delivery", dueKeys(t, s, next, 0), []string{"event:r1:1"})
+	equal(t, "due after delivery", dueKeys(t, s, next, 0), []string{"event:r2:1"})
 	if res, ok, err := s.OutboxResult(ctx, "panel:r1"); res != "1764149400.000100" || !ok || err != nil {
 		t.Errorf("result = %q %v %v, want the ts", res, ok, err)
 	}
@@ -123,7 +138,7 @@ func TestPostponeAndDeliver(t *testing.T) {
 	if res, _, _ := s.OutboxResult(ctx, "panel:r1"); res != "1764149400.000100" {
 		t.Errorf("result = %q after a duplicate delivery, want the first", res)
 	}
-	equal(t, "due after late reports", dueKeys(t, s, next.Add(2*time.Hour), 0), []string{"event:r1:1"})
+	equal(t, "due after late reports", dueKeys(t, s, next.Add(2*time.Hour), 0), []string{"event:r2:1"})
 	if _, ok, _ := s.OutboxResult(ctx, "nope"); ok {
 		t.Error("result of an unknown key")
 	}

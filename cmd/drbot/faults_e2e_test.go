@@ -5,9 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -70,18 +74,43 @@ func startFaultServe(t *testing.T, seed uint64) (*served, *githubtest.Server) {
 			t.Logf("drbot logs:\n%s", s.logs.String())
 		}
 	})
-	launchServe(s, "--simulate=kubernetes,azure,http")
+	relaunch(s)
 	return s, gh
 }
 
-// launchServe is served.launch with other serve flags.
-func launchServe(s *served, args ...string) {
+// sigkill reports whether the fault test kills a drbot serve process with
+// SIGKILL (DRBOT_TEST_SIGKILL=1) rather than stopping an in-process one. It
+// is opt-in while issue 8 has one gap open: a reply or message Slack took
+// just before the kill is posted again after the restart (the outbox
+// delivers at least once), and a timeline root can be posted twice.
+func sigkill() bool { return os.Getenv("DRBOT_TEST_SIGKILL") != "" }
+
+// midStep reports whether the fault test stops drbot right after a click,
+// while the step is claimed or running (DRBOT_TEST_RESTARTS=mid), rather
+// than between steps. Opt-in while issue 8 has it open: a stop in that
+// window can lose the click's timeline event or post one out of order.
+func midStep() bool { return os.Getenv("DRBOT_TEST_RESTARTS") == "mid" }
+
+// relaunch starts drbot serve again on the same database: a new process
+// under sigkill, else in this process.
+func relaunch(s *served) {
+	s.t.Helper()
+	if sigkill() {
+		launchProcess(s, drbotBinary(s.t))
+		return
+	}
+	launchInProcess(s)
+}
+
+// launchInProcess is served.launch with the fault test's adapters: s.stop
+// cancels its context, as SIGTERM would.
+func launchInProcess(s *served) {
 	s.t.Helper()
 	before := s.slack.Connections()
 	runCtx, cancel := context.WithCancel(context.Background())
 	exit := make(chan int, 1)
 	go func() {
-		exit <- run(runCtx, append([]string{"drbot", "serve"}, args...), func(k string) string { return s.env[k] },
+		exit <- run(runCtx, []string{"drbot", "serve", "--simulate=kubernetes,azure,http"}, func(k string) string { return s.env[k] },
 			strings.NewReader(""), &syncBuffer{}, s.logs)
 	}()
 	s.stop = func() {
@@ -96,10 +125,17 @@ func launchServe(s *served, args ...string) {
 			s.t.Error("drbot serve did not stop within 10s of its context ending")
 		}
 	}
+	waitConnected(s, before, exit)
+}
+
+// waitConnected waits for a new socket connection after before, failing if
+// drbot exits first.
+func waitConnected[T any](s *served, before int, exited <-chan T) {
+	s.t.Helper()
 	for s.slack.Connections() == before {
 		select {
-		case code := <-exit:
-			s.t.Fatalf("drbot serve exited %d before connecting:\n%s", code, s.logs.String())
+		case v := <-exited:
+			s.t.Fatalf("drbot serve exited (%v) before connecting:\n%s", v, s.logs.String())
 		case <-s.ctx.Done():
 			s.t.Fatalf("drbot serve never connected:\n%s", s.logs.String())
 		case <-time.After(10 * time.Millisecond):
@@ -107,13 +143,101 @@ func launchServe(s *served, args ...string) {
 	}
 }
 
+// drbotBinary builds drbot once per test binary, for tests that kill it.
+var drbotBinary = func() func(t *testing.T) string {
+	var (
+		once sync.Once
+		bin  string
+		err  error
+		out  []byte
+	)
+	return func(t *testing.T) string {
+		t.Helper()
+		once.Do(func() {
+			dir, derr := os.MkdirTemp("", "drbot-bin-")
+			if derr != nil {
+				err = derr
+				return
+			}
+			bin = filepath.Join(dir, "drbot")
+			out, err = exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+		})
+		if err != nil {
+			t.Fatalf("build drbot: %v\n%s", err, out)
+		}
+		return bin
+	}
+}()
+
+// launchProcess runs `drbot serve --simulate=kubernetes,azure,http` as a
+// process of its own; s.stop kills it with SIGKILL (no cleanup, no goodbye),
+// as a crashed node would.
+func launchProcess(s *served, bin string) {
+	s.t.Helper()
+	before := s.slack.Connections()
+	cmd := exec.Command(bin, "serve", "--simulate=kubernetes,azure,http")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for k, v := range s.env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Stderr = s.logs
+	if err := cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	s.stop = func() {
+		s.stop = nil
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+	waitConnected(s, before, exited)
+}
+
+// drop closes the socket and waits for drbot to connect again.
+func (s *served) drop() {
+	s.t.Helper()
+	before := s.slack.Connections()
+	s.slack.Drop()
+	for s.slack.Connections() == before {
+		select {
+		case <-s.ctx.Done():
+			s.t.Fatal("drbot did not reconnect after the socket dropped")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// afterCrash waits for a step clicked just before a SIGKILL to finish. A
+// click the killed process acked but never acted on is lost (Slack does not
+// redeliver an acked envelope); the restarted drbot gives the buttons back
+// and the person clicks again, which afterCrash reports.
+func (s *served) afterCrash(channel string, st step, user string) (clickedAgain bool) {
+	s.t.Helper()
+	prefix := fmt.Sprintf("Step %d/%d %s: ", st.n, st.of, st.title)
+	m, err := s.slack.WaitMessage(s.ctx, channel, func(m slacktest.Message) bool {
+		return strings.Contains(m.Text, prefix+"done") || (strings.Contains(m.Text, prefix+"awaiting approval") && len(m.Buttons()) > 0)
+	})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if strings.Contains(m.Text, prefix+"done") {
+		return false
+	}
+	s.click(user, m, actionOf(m))
+	s.stepMessage(channel, st, "done", "")
+	return true
+}
+
 // TestServeScenario2UnderFaults drives scenario-2 through Slack with the
 // real GitHub adapter while GitHub answers 20 % of requests with 502 (half
 // of them after acting), Slack rate-limits a quarter of the writes, the
-// socket drops twice and drbot is stopped and started again mid-run (in
-// process, on the same database: the stand-in for a SIGKILL). Every
-// workflow runs once for the step that dispatched it, the timeline has each
-// event once, and the approvals are restored.
+// socket drops twice and drbot is stopped and started again on the same
+// database five times at points drawn from the seed, from right after a
+// click (before it is acted on) to the middle of the step's workflow run —
+// in process by default, or killing a process with SIGKILL (see sigkill).
+// Every workflow runs once for the step that dispatched it, the timeline has
+// every event in order, and the approvals are restored.
 func TestServeScenario2UnderFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("about a minute: Slack's smallest Retry-After is 1 s, and a quarter of ~250 writes get one")
@@ -130,15 +254,36 @@ func TestServeScenario2UnderFaults(t *testing.T) {
 				t.Fatal(err)
 			}
 			ids := []string{"scale-down", "freeze-merges", "enable-maintenance", "maintenance-message", "backup-flawed", "ptr", "backup-ptr", "inspect-ptr"}
+			rng := rand.New(rand.NewPCG(seed, 7))
+			kills := rng.Perm(len(ids))[:5]
+			var delays []time.Duration
+			clickedAgain := 0
 			for i, id := range ids {
-				switch i {
-				case 2, 6:
-					s.slack.Drop()
-				case 4:
-					s.stop() // mid-run, with workflows in flight
-					launchServe(s, "--simulate=kubernetes,azure,http")
+				if i == 2 || i == 6 {
+					s.drop()
 				}
-				s.approve(ch.ID, steps[id], lead)
+				if !slices.Contains(kills, i) {
+					s.approve(ch.ID, steps[id], lead)
+					continue
+				}
+				if !midStep() {
+					s.approve(ch.ID, steps[id], lead)
+					s.stop() // between steps, with the outbox busy with 429s
+					relaunch(s)
+					continue
+				}
+				m := s.stepMessage(ch.ID, steps[id], "awaiting approval", "")
+				s.click(lead, m, actionOf(m))
+				// The stop lands anywhere from before the click is acted on
+				// to the middle of the step's workflow run.
+				delay := time.Duration(rng.IntN(400)) * time.Millisecond
+				delays = append(delays, delay)
+				time.Sleep(delay)
+				s.stop() // SIGKILL, or a stop in process (see sigkill)
+				relaunch(s)
+				if s.afterCrash(ch.ID, steps[id], lead) {
+					clickedAgain++
+				}
 			}
 			restore := s.stepMessage(ch.ID, steps["restore-live"], "awaiting approval", "")
 			s.click(lead, restore, "step.approve")
@@ -151,7 +296,13 @@ func TestServeScenario2UnderFaults(t *testing.T) {
 			closing := s.message(ch.ID, "finished")
 			runID := runIDPattern.FindString(closing.Text)
 			s.stop()
-			checkFaultRun(t, s, gh, runID)
+			// A graceful stop delivers what it took; only a SIGKILL may repeat.
+			mayRepeat := 0
+			if sigkill() {
+				mayRepeat = len(kills)
+			}
+			repeated := checkFaultRun(t, s, gh, runID, mayRepeat)
+			t.Logf("seed %d: restarts (SIGKILL: %v) %v after the clicks on steps %v; %d clicks lost with a killed process and made again; %d timeline replies posted twice", seed, sigkill(), delays, kills, clickedAgain, repeated)
 			t.Logf("seed %d: %s; GitHub faults %v; Slack faults %v; longest wait after a dispatch with no answer %s",
 				seed, time.Since(start).Round(time.Millisecond), gh.FaultCounts(), s.slack.Injected(), longestDispatchWait(t, s.logs.String()))
 		})
@@ -159,7 +310,7 @@ func TestServeScenario2UnderFaults(t *testing.T) {
 }
 
 // checkFaultRun checks what a run under faults left behind.
-func checkFaultRun(t *testing.T, s *served, gh *githubtest.Server, runID string) {
+func checkFaultRun(t *testing.T, s *served, gh *githubtest.Server, runID string, mayRepeat int) (repeated int) {
 	t.Helper()
 	st := s.openStore()
 	run, err := st.Run(s.ctx, runID)
@@ -211,7 +362,10 @@ func checkFaultRun(t *testing.T, s *served, gh *githubtest.Server, runID string)
 		t.Errorf("required approvals at the end = %d, want the remembered 1", n)
 	}
 
-	// The timeline: every stored event once, in order.
+	// The timeline: every stored event, in order. A SIGKILL between Slack
+	// taking a reply and drbot recording it makes the restarted drbot post it
+	// again (the outbox delivers at least once): such a repeat must be the
+	// reply just before it, at most one per kill; it is counted, not hidden.
 	events, err := st.Events(s.ctx, runID)
 	if err != nil {
 		t.Fatal(err)
@@ -223,14 +377,23 @@ func checkFaultRun(t *testing.T, s *served, gh *githubtest.Server, runID string)
 		}
 	}
 	replies := s.slack.Replies(run.Meta["channel"], root.TS)
-	if len(replies) != len(events) {
-		t.Errorf("%d timeline replies for %d events", len(replies), len(events))
-	}
-	for i := range min(len(replies), len(events)) {
-		if !strings.Contains(replies[i].Text, events[i].Text) {
-			t.Errorf("reply %d is %q, want event %d %q", i, replies[i].Text, events[i].Seq, events[i].Text)
-			break
+	next := 0
+	for i, r := range replies {
+		switch {
+		case next < len(events) && strings.Contains(r.Text, events[next].Text):
+			next++
+		case i > 0 && r.Text == replies[i-1].Text:
+			repeated++
+		default:
+			t.Errorf("reply %d %q is neither event %d %q nor a repeat of the reply before it", i, r.Text, next+1, events[min(next, len(events)-1)].Text)
+			return repeated
 		}
+	}
+	if next != len(events) {
+		t.Errorf("%d of %d events reached the timeline; the first missing is %q", next, len(events), events[next].Text)
+	}
+	if repeated > mayRepeat {
+		t.Errorf("%d repeated timeline replies, want at most %d", repeated, mayRepeat)
 	}
 
 	// No secret in any log line or Slack message.
@@ -254,6 +417,7 @@ func checkFaultRun(t *testing.T, s *served, gh *githubtest.Server, runID string)
 			}
 		}
 	}
+	return repeated
 }
 
 // longestDispatchWait reads the logs for the longest time from a dispatch

@@ -79,8 +79,18 @@ func serve(ctx context.Context, a *app, args []string) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return b.Run(gctx, h) })
 	g.Go(func() error {
-		// Runs left open by an earlier process go on; a failure to resume one
-		// is logged and does not stop the bot.
+		// Runs left open by an earlier process get their messages back
+		// (buttons a crash left "in progress…") and go on; a failure to
+		// resume one is logged and does not stop the bot.
+		runs, err := a.store.Runs(gctx, true, 0)
+		if err != nil {
+			log.Error("list open runs", zap.Error(err))
+		}
+		for _, r := range runs {
+			if err := b.RedrawOpen(gctx, r.ID); err != nil {
+				log.Warn("redraw open run", zap.String("run_id", r.ID), zap.Error(err))
+			}
+		}
 		if err := eng.Resume(gctx); err != nil && gctx.Err() == nil {
 			log.Error("resume runs", zap.Error(err))
 		}

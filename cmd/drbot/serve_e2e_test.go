@@ -469,12 +469,17 @@ func TestServeScenario1EndToEnd(t *testing.T) {
 func (s *served) approve(channel string, st step, user string) {
 	s.t.Helper()
 	m := s.stepMessage(channel, st, "awaiting approval", "")
-	action := handlers.ActApprove
-	if _, ok := m.Button(string(handlers.ActDone)); ok {
-		action = handlers.ActDone
-	}
-	s.click(user, m, action)
+	s.click(user, m, actionOf(m))
 	s.stepMessage(channel, st, "done", "")
+}
+
+// actionOf is the button that approves a step's message: Mark done for a
+// manual step, else Approve.
+func actionOf(m slacktest.Message) handlers.Action {
+	if _, ok := m.Button(string(handlers.ActDone)); ok {
+		return handlers.ActDone
+	}
+	return handlers.ActApprove
 }
 
 func texts(ms []slacktest.Message) []string {
