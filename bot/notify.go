@@ -19,10 +19,7 @@ import (
 func (b *Bot) Notify(ctx context.Context, run *runbook.Run, ev runbook.Event) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	id := strconv.FormatInt(ev.Seq, 10)
-	if ev.Seq == 0 { // a store that does not number events: the time is unique enough
-		id = fmt.Sprintf("t%d-%s-%s", ev.At.UnixNano(), ev.Kind, ev.StepID)
-	}
+	id := eventID(ev)
 	p := payload{RunID: run.ID}
 	var msgs []OutboxMessage
 	if changesPanel(ev.Kind) {
@@ -31,7 +28,7 @@ func (b *Bot) Notify(ctx context.Context, run *runbook.Run, ev runbook.Event) {
 	if ev.StepID != "" && changesStep(ev.Kind) {
 		msgs = append(msgs, message("step:"+run.ID+":"+id, kindStep, payload{RunID: run.ID, StepID: ev.StepID}))
 	}
-	msgs = append(msgs, message("timeline:"+run.ID+":"+id, kindTimeline, payload{RunID: run.ID, Event: &ev}))
+	msgs = append(msgs, timelineMessage(run.ID, ev))
 	if ev.Kind == runbook.EventRunDone || ev.Kind == runbook.EventRunAborted {
 		msgs = append(msgs, message("closing:"+run.ID, kindClosing, p))
 		for _, ch := range b.opts.StakeholderChannels {
@@ -42,6 +39,21 @@ func (b *Bot) Notify(ctx context.Context, run *runbook.Run, ev runbook.Event) {
 		b.log.Error("queue slack messages", zap.String("run_id", run.ID), zap.String("step_id", ev.StepID),
 			zap.String("event", string(ev.Kind)), zap.Error(err))
 	}
+}
+
+// eventID names an event in outbox keys: its sequence number, or for a store
+// that does not number events, its time, kind and step.
+func eventID(ev runbook.Event) string {
+	if ev.Seq == 0 {
+		return fmt.Sprintf("t%d-%s-%s", ev.At.UnixNano(), ev.Kind, ev.StepID)
+	}
+	return strconv.FormatInt(ev.Seq, 10)
+}
+
+// timelineMessage is an event's reply in the run's timeline thread. Its key
+// makes queueing it again harmless.
+func timelineMessage(runID string, ev runbook.Event) OutboxMessage {
+	return message("timeline:"+runID+":"+eventID(ev), kindTimeline, payload{RunID: runID, Event: &ev})
 }
 
 // changesPanel reports whether an event changes what the panel shows.

@@ -84,6 +84,9 @@ const (
 type Engine interface {
 	View(ctx context.Context, runID string) (*runbook.RunView, error)
 	SetMeta(ctx context.Context, runID string, kv map[string]string) error
+	// Events is a run's stored timeline, to queue what a crash kept from
+	// the outbox (RedrawOpen).
+	Events(ctx context.Context, runID string) ([]runbook.Event, error)
 }
 
 // permanent are Slack errors that retrying does not fix.

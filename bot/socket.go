@@ -375,17 +375,28 @@ func (b *Bot) onAction(ctx context.Context, h Handler, cb slack.InteractionCallb
 	})
 }
 
-// RedrawOpen queues a fresh rendering of an active run's panel and of its
-// steps that wait for a person, after a restart: a message whose update was
-// lost, or that an earlier drbot marked "in progress…" before a click it
-// never acted on, gets its buttons back, so a person can click again.
+// RedrawOpen puts an active run's Slack side right after a restart. Every
+// stored event is queued for the timeline (a process killed between storing
+// an event and queueing it would lose it; queueing again is harmless, by
+// key), and the panel and the steps that wait for a person are redrawn: a
+// message whose update was lost, or that an earlier drbot marked
+// "in progress…" before a click it never acted on, gets its buttons back, so
+// a person can click again.
 func (b *Bot) RedrawOpen(ctx context.Context, runID string) error {
 	view, err := b.engine.View(ctx, runID)
 	if err != nil {
 		return fmt.Errorf("redraw %s: %w", runID, err)
 	}
+	events, err := b.engine.Events(ctx, runID)
+	if err != nil {
+		return fmt.Errorf("redraw %s: %w", runID, err)
+	}
+	var msgs []OutboxMessage
+	for _, ev := range events {
+		msgs = append(msgs, timelineMessage(runID, ev))
+	}
 	stamp := time.Now().UnixNano()
-	msgs := []OutboxMessage{message(fmt.Sprintf("redraw:%s::%d", runID, stamp), kindPanel, payload{RunID: runID})}
+	msgs = append(msgs, message(fmt.Sprintf("redraw:%s::%d", runID, stamp), kindPanel, payload{RunID: runID}))
 	for _, s := range view.Steps {
 		if st := s.State.State; st == runbook.AwaitingApproval || st == runbook.Failed {
 			msgs = append(msgs, message(fmt.Sprintf("redraw:%s:%s:%d", runID, s.Step.ID, stamp), kindStep, payload{RunID: runID, StepID: s.Step.ID}))

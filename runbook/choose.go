@@ -22,27 +22,16 @@ type Choice struct {
 // Choices lists what a person may pick for a step awaiting approval whose
 // action is a Chooser, as its adapter reads them now.
 func (e *Engine) Choices(ctx context.Context, runID, stepID string) ([]Choice, error) {
-	run, rb, err := e.load(ctx, runID)
+	run, _, step, err := e.runStep(ctx, runID, stepID)
 	if err != nil {
 		return nil, err
-	}
-	step, ok := rb.Step(stepID)
-	if !ok {
-		return nil, Refusef("run %s has no step %q", runID, stepID)
 	}
 	c, ok := e.opts.Actions[step.Action].(Chooser)
 	if !ok || step.Remember == "" {
 		return nil, Refusef("%q offers nothing to choose from", step.Title)
 	}
-	steps, err := e.opts.Store.Steps(ctx, runID)
+	params, err := e.checkedParams(ctx, run, step)
 	if err != nil {
-		return nil, fmt.Errorf("steps of %s: %w", runID, err)
-	}
-	params, err := e.render(run, step, steps)
-	if err != nil {
-		return nil, fmt.Errorf("render parameters: %w", err)
-	}
-	if err := e.checkStep(step, params); err != nil {
 		return nil, err
 	}
 	list, err := c.Choices(ctx, Request{RunID: runID, StepID: stepID, Params: params})

@@ -270,3 +270,12 @@ func (e *Engine) refuse(ctx context.Context, run *Run, stepID, actor, text strin
 	e.notify(ctx, run, ev)
 	return &Refusal{Text: text}
 }
+
+// Events returns a run's stored timeline, in order.
+func (e *Engine) Events(ctx context.Context, runID string) ([]Event, error) {
+	evs, err := e.opts.Store.Events(ctx, runID)
+	if err != nil {
+		return nil, fmt.Errorf("events of %s: %w", runID, err)
+	}
+	return evs, nil
+}

@@ -57,13 +57,9 @@ func quoteAll(ss []string) []string {
 // SkipNeeds returns what skipping a step would leave unknown, or nil when
 // nothing later depends on it (or it already remembered its value).
 func (e *Engine) SkipNeeds(ctx context.Context, runID, stepID string) (*SkipNeed, error) {
-	run, rb, err := e.load(ctx, runID)
+	run, rb, step, err := e.runStep(ctx, runID, stepID)
 	if err != nil {
 		return nil, err
-	}
-	step, ok := rb.Step(stepID)
-	if !ok {
-		return nil, Refusef("run %s has no step %q", runID, stepID)
 	}
 	if step.Remember == "" {
 		return nil, nil
@@ -147,6 +143,29 @@ func (e *Engine) observe(ctx context.Context, run *Run, step Step) (any, error) 
 	if !ok {
 		return nil, nil
 	}
+	params, err := e.checkedParams(ctx, run, step)
+	if err != nil {
+		return nil, err
+	}
+	return o.Observe(ctx, Request{RunID: run.ID, StepID: step.ID, Params: params})
+}
+
+// runStep loads a run, its pinned runbook and one of its steps.
+func (e *Engine) runStep(ctx context.Context, runID, stepID string) (*Run, *Runbook, Step, error) {
+	run, rb, err := e.load(ctx, runID)
+	if err != nil {
+		return nil, nil, Step{}, err
+	}
+	step, ok := rb.Step(stepID)
+	if !ok {
+		return nil, nil, Step{}, Refusef("run %s has no step %q", runID, stepID)
+	}
+	return run, rb, step, nil
+}
+
+// checkedParams renders a step's parameters as of now and checks them with
+// its kind's contract and the guard, for reading the system about it.
+func (e *Engine) checkedParams(ctx context.Context, run *Run, step Step) (Params, error) {
 	steps, err := e.opts.Store.Steps(ctx, run.ID)
 	if err != nil {
 		return nil, fmt.Errorf("steps of %s: %w", run.ID, err)
@@ -158,7 +177,7 @@ func (e *Engine) observe(ctx context.Context, run *Run, step Step) (any, error) 
 	if err := e.checkStep(step, params); err != nil {
 		return nil, err
 	}
-	return o.Observe(ctx, Request{RunID: run.ID, StepID: step.ID, Params: params})
+	return params, nil
 }
 
 // parseRemembered reads a value a person typed for a skipped step.
