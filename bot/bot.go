@@ -55,7 +55,8 @@ type Options struct {
 	Clock  runbook.Clock
 	Logger *zap.Logger
 	// Workers bounds the commands and clicks handled at once (default 16);
-	// a click holds its worker while its step runs.
+	// more wait in a queue. Steps run on the engine, so a click holds its
+	// worker only until its step is claimed.
 	Workers int
 	// SendInterval is how often the outbox is polled besides wake-ups
 	// (default 500ms).

@@ -1,6 +1,7 @@
 package bot_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -105,6 +106,7 @@ func newHarnessWith(t testing.TB, simOpts sim.Options) *harness {
 	t.Cleanup(func() {
 		cancel()
 		wg.Wait()
+		eng.Wait() // steps on the executor end before the store closes
 		fake.Close()
 		_ = st.Close()
 	})
@@ -303,6 +305,25 @@ func TestClicks(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.stepMessage(ch.ID, 5, "Set required PR approvers to 6", "awaiting approval")
+	// The refused click's redraw and the coalesced updates changed nothing
+	// Slack showed, so none was sent.
+	if n := identicalUpdates(h.slack.Messages(ch.ID)); n != 0 {
+		t.Errorf("%d chat.update calls sent what the message already showed", n)
+	}
+}
+
+// identicalUpdates counts message versions whose blocks equal the version
+// before (a chat.update that changed nothing).
+func identicalUpdates(msgs []slacktest.Message) int {
+	n := 0
+	for _, m := range msgs {
+		for i := 1; i < len(m.History); i++ {
+			if bytes.Equal(m.History[i], m.History[i-1]) {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 func TestMissingScopeCreatesNothing(t *testing.T) {

@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -114,6 +115,30 @@ type sender struct {
 	// blocked holds runs whose earlier message is postponed: their later
 	// messages wait, so a run's messages keep their order.
 	blocked map[string]time.Time
+	// shown is what this process last sent to each run message (channel/ts
+	// → fingerprint), so an update identical to what Slack shows is not
+	// sent (issue 10: 8–13 per run were). Memory only: after a restart the
+	// first update of a message is sent again, which is harmless.
+	shown map[string]string
+}
+
+// shownMax bounds sender.shown; when full it starts over, costing one
+// redundant update per message (a run has ~30 messages).
+const shownMax = 10000
+
+// fingerprint identifies a message's content.
+func fingerprint(msg Message) string {
+	blocks, _ := json.Marshal(msg.Blocks)
+	sum := sha256.Sum256(append([]byte(msg.Text+"\x00"), blocks...))
+	return string(sum[:])
+}
+
+// remember notes what a message now shows.
+func (s *sender) remember(channel, ts string, msg Message) {
+	if s.shown == nil || len(s.shown) >= shownMax {
+		s.shown = map[string]string{}
+	}
+	s.shown[channel+"/"+ts] = fingerprint(msg)
 }
 
 // maxAttempts bounds retries of a failing message (about 20 minutes with
@@ -317,7 +342,13 @@ func needsMessage(s runbook.StepView) bool {
 // (and pins it) and keeps its ts.
 func (s *sender) upsert(ctx context.Context, view *runbook.RunView, channel, metaKey string, msg Message, pin bool) (string, error) {
 	if ts := view.Run.Meta[metaKey]; ts != "" {
+		if s.shown[channel+"/"+ts] == fingerprint(msg) {
+			return ts, nil // Slack shows this already
+		}
 		err := s.b.update(ctx, channel, ts, msg)
+		if err == nil {
+			s.remember(channel, ts, msg)
+		}
 		if code := slackErr(err); code != "message_not_found" {
 			return ts, err
 		}
@@ -327,6 +358,7 @@ func (s *sender) upsert(ctx context.Context, view *runbook.RunView, channel, met
 	if err != nil {
 		return "", err
 	}
+	s.remember(channel, ts, msg)
 	if pin {
 		if err := s.b.api.AddPinContext(ctx, channel, slack.NewRefToMessage(channel, ts)); err != nil && slackErr(err) != "already_pinned" {
 			s.b.log.Warn("pin panel", zap.String("run_id", view.Run.ID), zap.String("channel_id", channel), zap.Error(err))

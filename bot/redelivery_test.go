@@ -141,6 +141,7 @@ func (r *restartable) launch() {
 		r.stop = nil
 		cancel()
 		wg.Wait()
+		eng.Wait() // steps on the executor end before the store closes
 	}
 	for r.slack.Connections() == before {
 		select {

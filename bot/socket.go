@@ -242,7 +242,10 @@ func ephemeralAck(text string) map[string]any {
 	return map[string]any{"response_type": "ephemeral", "text": truncate(text, maxSectionText)}
 }
 
-const busyText = "drbot is busy with other requests right now; try again in a minute."
+// leftForRedelivery is logged when the pool's queue is full: the envelope
+// is not acked, so Slack delivers it again (with retry_attempt) a little
+// later, instead of drbot refusing it.
+const leftForRedelivery = "queue full; envelope left unacked for Slack to redeliver"
 
 func (b *Bot) onCommand(ctx context.Context, sm *socketmode.Client, h Handler, req *socketmode.Request, cmd slack.SlashCommand, seen *seen) {
 	log := b.log.With(append(envelopeFields(req), zap.String("user_id", cmd.UserID), zap.String("channel_id", cmd.ChannelID))...)
@@ -250,8 +253,7 @@ func (b *Bot) onCommand(ctx context.Context, sm *socketmode.Client, h Handler, r
 	log.Info("slash command", zap.String("text", truncate(cmd.Text, 200)), zap.Bool("worker", task != nil || reply.Form != nil))
 	work := task != nil || reply.Form != nil
 	if work && !b.pool.acquire() {
-		log.Warn("workers busy")
-		b.ack(sm, req, ephemeralAck(busyText))
+		log.Warn(leftForRedelivery)
 		return
 	}
 	var payload any
@@ -281,6 +283,12 @@ func (b *Bot) onInteractive(ctx context.Context, sm *socketmode.Client, h Handle
 	log := b.log.With(append(envelopeFields(req), zap.String("user_id", cb.User.ID), zap.String("channel_id", cb.Channel.ID))...)
 	switch cb.Type {
 	case slack.InteractionTypeBlockActions:
+		// One place per action, reserved before the ack: onAction runs or
+		// releases each.
+		if !b.pool.acquireN(len(cb.ActionCallback.BlockActions)) {
+			log.Warn(leftForRedelivery)
+			return
+		}
 		b.ack(sm, req, nil)
 		seen.add(req.EnvelopeID, nil)
 		for i, a := range cb.ActionCallback.BlockActions {
@@ -298,7 +306,8 @@ func (b *Bot) onInteractive(ctx context.Context, sm *socketmode.Client, h Handle
 		v := formValues(cb.View)
 		problems, task := h.Submit(cb.User.ID, v)
 		if len(problems) == 0 && !b.pool.acquire() {
-			problems = map[string]string{handlers.FieldScenario: busyText}
+			log.Warn(leftForRedelivery)
+			return
 		}
 		if len(problems) > 0 {
 			log.Info("form refused", zap.Any("problems", problems))
@@ -320,45 +329,38 @@ func (b *Bot) onInteractive(ctx context.Context, sm *socketmode.Client, h Handle
 	}
 }
 
-// onAction hands a button click or a form redraw to a worker; key is the
-// action's durable key (actionKey). A form redraw is idempotent and is not
-// recorded.
+// onAction hands a button click or a form redraw to a worker, in the pool
+// place the caller reserved for it; key is the action's durable key
+// (actionKey). A form redraw is idempotent and is not recorded.
 func (b *Bot) onAction(ctx context.Context, h Handler, cb slack.InteractionCallback, a slack.BlockAction, key string, log *zap.Logger) {
 	if a.ActionID == formScenarioAction {
-		if b.pool.acquire() {
-			b.pool.run(func() { b.redrawForm(ctx, h, cb.View, log) })
-		}
+		b.pool.run(func() { b.redrawForm(ctx, h, cb.View, log) })
 		return
 	}
-	channel, ts := cb.Container.ChannelID, cb.Container.MessageTs
+	channel := cb.Container.ChannelID
 	if channel == "" {
-		channel, ts = cb.Channel.ID, cb.Message.Timestamp
+		channel = cb.Channel.ID
 	}
 	to := target{responseURL: cb.ResponseURL, channel: channel, user: cb.User.ID}
 	val, err := DecodeValue(a.Value)
 	if err != nil {
+		b.pool.release()
 		log.Warn("unknown button", zap.String("action_id", a.ActionID), zap.Error(err))
 		return
 	}
 	click := handlers.Click{Action: handlers.Action(a.ActionID), RunID: val.RunID, StepID: val.StepID, Version: val.Version, UserID: cb.User.ID}
 	log = log.With(zap.String("run_id", val.RunID), zap.String("step_id", val.StepID), zap.String("action_id", a.ActionID))
-	if !b.pool.acquire() {
-		// The click changes nothing; say so rather than leave the person
-		// wondering (one short-lived goroutine: the loop does no I/O).
-		log.Warn("workers busy; click refused")
-		go b.respond(ctx, to, busyText, log)
-		return
-	}
 	log.Info("click")
 	b.pool.run(func() {
 		if !b.firstDelivery(ctx, key, log) {
 			return
 		}
-		// A known non-approver's click changes nothing; Choose only opens a
-		// form, which may be cancelled.
-		if ok, known := b.approvers.Cached(click.UserID); (ok || !known) && click.Action != handlers.ActChoose {
-			b.markBusy(ctx, channel, ts, click, log)
-		}
+		// The click is claimed in the store before anything is drawn: the
+		// claim's own event redraws the message through the outbox (a
+		// running step reads "in progress… · approved by @x", without
+		// buttons), in order with the step's later updates, while the step
+		// already runs on the engine. A direct chat.update here would delay
+		// the claim (before it) or could land after the step's "done" (after).
 		reply := h.Click(ctx, click)
 		if reply.Choice != nil {
 			reply.Choice.ChannelID = channel
@@ -373,45 +375,13 @@ func (b *Bot) onAction(ctx context.Context, h Handler, cb slack.InteractionCallb
 	})
 }
 
-// busyLine replaces a clicked message's buttons while the click is handled.
-func busyLine(c handlers.Click) string {
-	verb := map[handlers.Action]string{handlers.ActSkip: "⏭️ skipping…", handlers.ActAbort: "🛑 aborting…"}[c.Action]
-	if verb == "" {
-		verb = "⏳ in progress…"
-	}
-	return fmt.Sprintf("%s (%s)", verb, handlers.Mention(c.UserID))
-}
-
-// markBusy replaces the clicked buttons at once, so nobody clicks twice
-// while a step runs.
-func (b *Bot) markBusy(ctx context.Context, channel, ts string, c handlers.Click, log *zap.Logger) {
-	if channel == "" || ts == "" {
-		return
-	}
-	view, err := b.engine.View(ctx, c.RunID)
-	if err != nil {
-		log.Warn("mark busy", zap.Error(err))
-		return
-	}
-	msg := b.render.Panel(view, busyLine(c))
-	if c.StepID != "" {
-		var ok bool
-		if msg, ok = b.render.Step(view, c.StepID, busyLine(c)); !ok {
-			return
-		}
-	}
-	if err := b.update(ctx, channel, ts, msg); err != nil {
-		log.Warn("mark busy", zap.Error(err))
-	}
-}
-
 // RedrawOpen puts an active run's Slack side right after a restart. Every
 // stored event is queued for the timeline (a process killed between storing
 // an event and queueing it would lose it; queueing again is harmless, by
 // key), and the panel and the steps that wait for a person are redrawn: a
-// click whose process died between marking the message busy and acting
-// leaves "in progress…" where the buttons were, and a person must be able to
-// click again.
+// message whose update was lost, or that an earlier drbot marked
+// "in progress…" before a click it never acted on, gets its buttons back, so
+// a person can click again.
 func (b *Bot) RedrawOpen(ctx context.Context, runID string) error {
 	view, err := b.engine.View(ctx, runID)
 	if err != nil {
@@ -467,7 +437,7 @@ func (b *Bot) onChoice(ctx context.Context, sm *socketmode.Client, h Handler, re
 		return
 	}
 	if !b.pool.acquire() {
-		b.ack(sm, req, slack.NewErrorsViewSubmissionResponse(map[string]string{choiceBlock: busyText}))
+		log.Warn(leftForRedelivery)
 		return
 	}
 	cleared := slack.NewClearViewSubmissionResponse()

@@ -35,8 +35,9 @@ type Click struct {
 	UserID  string
 }
 
-// Click performs a button press. It runs on a worker: Approve returns when the
-// step has run. Refusals (not an approver, stale or second click) come back
+// Click performs a button press. It runs on a worker and returns once the
+// press is recorded: an approved step is claimed and runs on the engine's
+// executor, holding no worker. Refusals (not an approver, stale or second click) come back
 // as text for the user; the engine has audited them on the timeline.
 func (h *Handler) Click(ctx context.Context, c Click) Reply {
 	e := h.opts.Engine

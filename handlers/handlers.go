@@ -33,6 +33,9 @@ type Engine interface {
 // Runs lists runs (the store does).
 type Runs interface {
 	Runs(ctx context.Context, activeOnly bool, limit int) ([]*runbook.Run, error)
+	// ActiveRunInChannel finds the active run of an incident channel
+	// without reading the others (runbook.ErrNotFound if there is none).
+	ActiveRunInChannel(ctx context.Context, channelID string) (*runbook.Run, error)
 }
 
 // Scopes are the configured services and environments (config.Config).
@@ -450,6 +453,17 @@ func (h *Handler) abort(ctx context.Context, req Request, cmd Command) Reply {
 // findRun picks the run a command is about: the named one, else the active
 // run of this channel, else the only active run.
 func (h *Handler) findRun(ctx context.Context, channelID, runID string) (*runbook.Run, error) {
+	if runID == "" && channelID != "" {
+		// The common case, and the one load makes hot: a command in a run's
+		// incident channel.
+		r, err := h.opts.Runs.ActiveRunInChannel(ctx, channelID)
+		if err == nil {
+			return r, nil
+		}
+		if !errors.Is(err, runbook.ErrNotFound) {
+			return nil, fmt.Errorf("find the run of channel %s: %w", channelID, err)
+		}
+	}
 	runs, err := h.opts.Runs.Runs(ctx, runID == "", 0)
 	if err != nil {
 		return nil, fmt.Errorf("list runs: %w", err)

@@ -109,6 +109,15 @@ func (r fakeRuns) Runs(_ context.Context, activeOnly bool, _ int) ([]*runbook.Ru
 	return out, nil
 }
 
+func (r fakeRuns) ActiveRunInChannel(_ context.Context, channelID string) (*runbook.Run, error) {
+	for _, run := range r {
+		if run.State == runbook.RunActive && run.Meta["channel"] == channelID {
+			return run, nil
+		}
+	}
+	return nil, runbook.ErrNotFound
+}
+
 type fakeIncidents struct {
 	openErr   error
 	opened    []ChannelRequest

@@ -13,9 +13,12 @@ import (
 
 // Approve records actor's approval of a step awaiting it at version. When the
 // step has all the approvals it needs, Approve claims it (one atomic
-// check-and-set: a double click or a second replica finds it claimed) and runs
-// it, then advances the run. It returns when the step has finished.
-// A manual step is marked done by approving it.
+// check-and-set: a double click or a second replica finds it claimed) and
+// hands it to the executor, which runs it and advances the run. It returns
+// once the step is claimed: with the default executor before the step ends
+// (ctx must outlive the call: it bounds the step; its end leaves the step
+// for Resume), with SyncExecutor after. A manual step is marked done by
+// approving it.
 func (e *Engine) Approve(ctx context.Context, runID, stepID string, version int, actor string) error {
 	// A step awaits approval once, so any click on it while it still awaits
 	// is current even if its version moved (another person approved first);
@@ -57,11 +60,12 @@ func (e *Engine) approve(ctx context.Context, runID, stepID string, version int,
 	if err := e.claim(ctx, run, &st, step, actor); err != nil {
 		return err
 	}
-	e.execute(ctx, run, st, step)
-	return e.advance(ctx, runID)
+	e.runClaimed(ctx, run, st, step)
+	return nil
 }
 
-// Retry runs a failed step again.
+// Retry runs a failed step again: claimed here, run on the executor (see
+// Approve).
 func (e *Engine) Retry(ctx context.Context, runID, stepID string, version int, actor string) error {
 	run, st, step, err := e.actionable(ctx, runID, stepID, version, actor, "retry", Failed)
 	if err != nil {
@@ -74,8 +78,8 @@ func (e *Engine) Retry(ctx context.Context, runID, stepID string, version int, a
 	if err := e.claim(ctx, run, &st, step, actor); err != nil {
 		return err
 	}
-	e.execute(ctx, run, st, step)
-	return e.advance(ctx, runID)
+	e.runClaimed(ctx, run, st, step)
+	return nil
 }
 
 // Skip skips a step awaiting approval or one that failed. A step whose

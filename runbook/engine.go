@@ -42,6 +42,12 @@ type Options struct {
 	// given (the adapter families and which are simulated come from Actions).
 	// New runs record it; runs started with another setup are refused.
 	Setup Setup
+	// Executor runs claimed steps off the caller's goroutine (nil: a pool
+	// of goroutines bounded by MaxSteps overall and MaxStepsPerRun per run,
+	// defaults 256 and 2). Tests and the terminal use SyncExecutor.
+	Executor       Executor
+	MaxSteps       int
+	MaxStepsPerRun int
 }
 
 // Engine runs runbooks: it owns every state transition, writes each one to the
@@ -53,6 +59,9 @@ type Engine struct {
 	mu      sync.Mutex
 	cancels map[string]context.CancelFunc // running steps in this process, by run/step
 	parsed  map[string]*Runbook           // pinned runbooks by version
+	queued  map[string]int                // steps handed to the executor, by run/step
+
+	tasks sync.WaitGroup // executor tasks in flight (Wait)
 }
 
 // New returns an Engine.
@@ -75,8 +84,12 @@ func New(opts Options) *Engine {
 	if opts.NewID == nil {
 		opts.NewID = newRunID
 	}
+	if opts.Executor == nil {
+		opts.Executor = NewPoolExecutor(opts.MaxSteps, opts.MaxStepsPerRun)
+	}
 	opts.Setup.Families, opts.Setup.Simulated = families(opts.Actions)
-	return &Engine{opts: opts, log: opts.Logger.Named("engine"), cancels: map[string]context.CancelFunc{}, parsed: map[string]*Runbook{}}
+	return &Engine{opts: opts, log: opts.Logger.Named("engine"), cancels: map[string]context.CancelFunc{},
+		parsed: map[string]*Runbook{}, queued: map[string]int{}}
 }
 
 func newRunID(now time.Time) string {
@@ -99,7 +112,8 @@ type StartRequest struct {
 }
 
 // Start validates the inputs, stores the run and advances it to its first
-// step. Bad input returns a *Refusal and stores nothing.
+// step (an automatic first step runs on the executor). Bad input returns a
+// *Refusal and stores nothing.
 func (e *Engine) Start(ctx context.Context, req StartRequest) (*Run, error) {
 	run, steps, ev, err := e.newRun(req)
 	if err != nil {

@@ -89,6 +89,7 @@ func newFixture(t *testing.T, mutate ...func(*runbook.Options)) *fixture {
 	f.opts = runbook.Options{
 		Store: st, Actions: f.sim.Actions(), Notifier: f.rec, Logger: zaptest.NewLogger(t),
 		Clock: &fixedClock{now: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}, RetryBackoff: time.Millisecond,
+		Executor: runbook.SyncExecutor{},
 	}
 	for _, m := range mutate {
 		m(&f.opts)

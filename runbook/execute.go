@@ -15,8 +15,9 @@ import (
 
 // Resume picks up every active run after a restart: running steps are
 // re-attached (the action gets its checkpoint and finds what it started
-// instead of acting again), others are advanced. It returns when the steps it
-// re-attached have finished.
+// instead of acting again) on the executor, others are advanced. With
+// SyncExecutor it returns when the steps it re-attached have finished; with
+// the default one as soon as they are handed over (Engine.Wait waits).
 func (e *Engine) Resume(ctx context.Context) error {
 	runs, err := e.opts.Store.Runs(ctx, true, 0)
 	if err != nil {
@@ -52,6 +53,7 @@ func (e *Engine) ResumeRun(ctx context.Context, runID string) error {
 	if err != nil {
 		return fmt.Errorf("steps of %s: %w", runID, err)
 	}
+	var reattach []StepState
 	for _, st := range steps {
 		if st.State != Running || e.isRunningHere(runID, st.StepID) {
 			continue
@@ -63,16 +65,43 @@ func (e *Engine) ResumeRun(ctx context.Context, runID string) error {
 			return fmt.Errorf("resume %s: %w", runID, err)
 		}
 		e.notify(ctx, run, ev)
-		e.execute(ctx, run, st, step)
+		reattach = append(reattach, st)
 	}
-	return e.advance(ctx, runID)
+	if len(reattach) == 0 {
+		return e.advance(ctx, runID)
+	}
+	// The re-attached steps and the advance after them run as one task, in
+	// order, as a run's steps always do.
+	keys := make([]string, len(reattach))
+	e.mu.Lock()
+	for i, st := range reattach {
+		keys[i] = runID + "/" + st.StepID
+		e.queued[keys[i]]++
+	}
+	e.mu.Unlock()
+	e.spawn(ctx, runID, func(ctx context.Context) {
+		defer func() {
+			for _, k := range keys {
+				e.unqueue(k)
+			}
+		}()
+		for _, st := range reattach {
+			step, _ := rb.Step(st.StepID)
+			e.execute(ctx, run, st, step)
+		}
+		e.advanceLogged(ctx, runID)
+	})
+	return nil
 }
 
+// isRunningHere reports whether this process runs the step or has handed it
+// to its executor.
 func (e *Engine) isRunningHere(runID, stepID string) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	_, ok := e.cancels[runID+"/"+stepID]
-	return ok
+	key := runID + "/" + stepID
+	_, running := e.cancels[key]
+	return running || e.queued[key] > 0
 }
 
 // claim moves a step to running in one check-and-set.
@@ -127,6 +156,10 @@ func (e *Engine) step(ctx context.Context, runID, stepID string) (StepState, err
 	return StepState{}, fmt.Errorf("step %s/%s: %w", runID, stepID, ErrNotFound)
 }
 
+// recordTimeout bounds recording an outcome after the step's context has
+// ended: the store's writer is shared, so this is a few commits' wait.
+const recordTimeout = 10 * time.Second
+
 // execute runs a claimed step's action to its end and records the outcome.
 // Failures are recorded on the step, not returned: a person decides (Retry/Skip).
 func (e *Engine) execute(ctx context.Context, run *Run, st StepState, step Step) {
@@ -153,6 +186,11 @@ func (e *Engine) execute(ctx context.Context, run *Run, st StepState, step Step)
 		log.Info("step left running for resume", zap.Error(ctx.Err()))
 		return
 	}
+	// The action has returned: its outcome is recorded even if shutdown
+	// begins now (Engine.Wait holds the store open for it), so a step that
+	// finished is not re-attached and run again by the next process.
+	ctx, stop := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer stop()
 	// Remember before recording the outcome: a failed attempt may already
 	// have changed things (scaled to 0, then the rollout timed out), and its
 	// Retry must restore the counts from before the first attempt.
@@ -210,6 +248,11 @@ func (e *Engine) invoke(ctx context.Context, run *Run, st *StepState, step Step,
 	fresh, err := e.opts.Store.Run(ctx, run.ID)
 	if err != nil {
 		return Result{}, fmt.Errorf("reload run: %w", err)
+	}
+	if fresh.State != RunActive {
+		// Aborted while the step waited for an executor slot: Abort could
+		// not cancel what had not started, so nothing is called.
+		return Result{}, fmt.Errorf("the run is %s", fresh.State)
 	}
 	steps, err := e.opts.Store.Steps(ctx, run.ID)
 	if err != nil {
@@ -374,8 +417,9 @@ func (e *Engine) advance(ctx context.Context, runID string) error {
 				}
 				return err
 			}
-			e.execute(ctx, run, st, step)
-			continue
+			// The executor runs it and advances the run after it.
+			e.runClaimed(ctx, run, st, step)
+			return nil
 		}
 		st.State = AwaitingApproval
 		st.Version++

@@ -103,6 +103,10 @@ var migrations = []string{
 		handled_at TEXT NOT NULL
 	) STRICT;
 	CREATE INDEX envelopes_handled_at ON envelopes (handled_at);`,
+
+	// 6: the active run of an incident channel, found through an index
+	// rather than by decoding every active run (/dr status in a channel).
+	`CREATE INDEX runs_active_channel ON runs (json_extract(meta, '$.channel')) WHERE state = 'active';`,
 }
 
 // migrate applies the migrations the database has not recorded yet, each in

@@ -91,6 +91,25 @@ func (s *Store) Runs(ctx context.Context, activeOnly bool, limit int) ([]*runboo
 	return out, nil
 }
 
+// ActiveRunInChannel returns the active run whose incident channel is
+// channelID (its meta "channel"), through the runs_active_channel index,
+// or an error wrapping runbook.ErrNotFound.
+func (s *Store) ActiveRunInChannel(ctx context.Context, channelID string) (*runbook.Run, error) {
+	rows, err := s.db.QueryContext(ctx, runsTable.selectAll+
+		" WHERE state = 'active' AND json_extract(meta, '$.channel') = ? ORDER BY started_at DESC LIMIT 1", channelID)
+	if err != nil {
+		return nil, fmt.Errorf("run in channel %s: %w", channelID, err)
+	}
+	runs, err := collect(rows, runFields)
+	if err != nil {
+		return nil, fmt.Errorf("run in channel %s: %w", channelID, err)
+	}
+	if len(runs) == 0 {
+		return nil, fmt.Errorf("run in channel %s: %w", channelID, runbook.ErrNotFound)
+	}
+	return &runs[0], nil
+}
+
 // SaveRun writes run if the stored version is run.Version-1, and appends ev
 // (if not nil) in the same transaction. It returns an error wrapping
 // runbook.ErrConflict if the version differs, runbook.ErrNotFound if there

@@ -591,6 +591,59 @@ func TestRuns(t *testing.T) {
 	}
 }
 
+func TestActiveRunInChannel(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	for _, r := range []struct {
+		id, channel string
+		state       runbook.RunState
+	}{{"r1", "C1", runbook.RunDone}, {"r2", "C1", runbook.RunActive}, {"r3", "C2", runbook.RunActive}, {"r4", "", runbook.RunActive}} {
+		run, steps, ev := newRun(r.id, "svc", r.id, 1)
+		run.State = r.state
+		if r.channel != "" {
+			run.Meta = map[string]string{"channel": r.channel}
+		}
+		if err := s.CreateRun(ctx, run, steps, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		channel, want string
+	}{{"C1", "r2"}, {"C2", "r3"}, {"C9", ""}}
+	for _, tt := range tests {
+		t.Run(tt.channel, func(t *testing.T) {
+			run, err := s.ActiveRunInChannel(ctx, tt.channel)
+			if tt.want == "" {
+				if !errors.Is(err, runbook.ErrNotFound) {
+					t.Fatalf("got %v, want ErrNotFound", err)
+				}
+				return
+			}
+			if err != nil || run.ID != tt.want {
+				t.Fatalf("got %v (%v), want %s", run, err, tt.want)
+			}
+		})
+	}
+	var plan string
+	rows, err := s.db.QueryContext(ctx, `EXPLAIN QUERY PLAN `+runsTable.selectAll+
+		` WHERE state = 'active' AND json_extract(meta, '$.channel') = ? ORDER BY started_at DESC LIMIT 1`, "C1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan += detail + "\n"
+	}
+	if !strings.Contains(plan, "runs_active_channel") {
+		t.Errorf("the lookup does not use the channel index:\n%s", plan)
+	}
+}
+
 // TestReopen is "after a crash the run resumes" at store level: a new
 // process on the same file sees exactly what the old one wrote.
 func TestReopen(t *testing.T) {

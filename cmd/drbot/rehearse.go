@@ -65,6 +65,8 @@ func rehearse(ctx context.Context, a *app, args []string) error {
 	eng := runbook.New(runbook.Options{
 		Store: a.store, Actions: reg, Notifier: printer, Logger: a.log, Clock: a.clock, Guard: a.cfg.Guard(),
 		Setup: runbook.Setup{Config: a.configUsed(), Store: *db},
+		// The terminal waits for each step before it asks about the next.
+		Executor: runbook.SyncExecutor{},
 	})
 
 	runID := *resume

@@ -24,7 +24,7 @@ func serve(ctx context.Context, a *app, args []string) error {
 	configFlag := fs.String("config", "", "config file (default $DRBOT_CONFIG or drbot.yaml)")
 	var simulate simulateFlag
 	fs.Var(&simulate, "simulate", "simulate adapters: --simulate for all (a drill that touches no infrastructure), or --simulate=azure,github (any of github, kubernetes, azure, http)")
-	workers := fs.Int("workers", 16, "commands and clicks handled at once; a click holds its worker while its step runs")
+	workers := fs.Int("workers", 16, "commands and clicks handled at once (more wait in a queue); steps run on the engine, not on these workers")
 	pos, err := parseArgs(fs, args, a.stderr)
 	if err != nil {
 		return err
@@ -98,6 +98,10 @@ func serve(ctx context.Context, a *app, args []string) error {
 	})
 	log.Info("drbot serving", zap.Int("workers", *workers), zap.String("db", db))
 	err = g.Wait()
+	// The bot has stopped taking clicks; steps still on the engine's executor
+	// see ctx end, stay Running in the store for the next process's Resume,
+	// and return. The store closes only after.
+	eng.Wait()
 	if ctx.Err() != nil {
 		log.Info("drbot stopped", zap.Error(ctx.Err()))
 		return nil
