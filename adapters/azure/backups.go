@@ -9,7 +9,6 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
-	"github.com/dustin/go-humanize"
 	"go.uber.org/zap"
 
 	"github.com/drbot-dev/drbot/runbook"
@@ -33,8 +32,26 @@ type Backup struct {
 
 // describe says "name (12 MB, 2026-11-26 09:30:00 UTC (09:30:00 GMT), 5h ago)".
 func (b Backup) describe(now time.Time, loc *time.Location) string {
-	return fmt.Sprintf("%s (%s, %s, %s ago)", b.Name, humanize.Bytes(uint64(max(b.Size, 0))),
+	return fmt.Sprintf("%s (%s, %s, %s ago)", b.Name, byteSize(b.Size),
 		runbook.FormatBoth(b.LastModified, loc), runbook.HumanDuration(now.Sub(b.LastModified)))
+}
+
+// byteSize writes a size in SI units as people read them: 12 MB, 1.2 GB.
+func byteSize(n int64) string {
+	if n < 1000 {
+		return fmt.Sprintf("%d B", max(n, 0))
+	}
+	f, unit := float64(n), ""
+	for _, u := range []string{"kB", "MB", "GB", "TB", "PB"} {
+		f, unit = f/1000, u
+		if f < 1000 {
+			break
+		}
+	}
+	if f < 10 {
+		return fmt.Sprintf("%.1f %s", f, unit)
+	}
+	return fmt.Sprintf("%.0f %s", f, unit)
 }
 
 // Backups lists the backup blobs (names ending .sql.gz) in a container whose

@@ -132,3 +132,18 @@ func TestBackupErrorsAreExplained(t *testing.T) {
 		t.Errorf("err = %v, want what to grant", err)
 	}
 }
+
+func TestByteSize(t *testing.T) {
+	tests := []struct {
+		n    int64
+		want string
+	}{
+		{-1, "0 B"}, {0, "0 B"}, {999, "999 B"}, {2000, "2.0 kB"}, {3_000_000, "3.0 MB"},
+		{12_345_678, "12 MB"}, {1_500_000_000, "1.5 GB"}, {999_999_999_999_999_999, "1000 PB"},
+	}
+	for _, tt := range tests {
+		if got := byteSize(tt.n); got != tt.want {
+			t.Errorf("byteSize(%d) = %q, want %q", tt.n, got, tt.want)
+		}
+	}
+}
