@@ -30,6 +30,7 @@ import (
 	"github.com/drbot-dev/drbot/adapters/sim"
 	"github.com/drbot-dev/drbot/bot"
 	"github.com/drbot-dev/drbot/bot/slacktest"
+	"github.com/drbot-dev/drbot/bot/storeoutbox"
 	"github.com/drbot-dev/drbot/config"
 	"github.com/drbot-dev/drbot/examples"
 	"github.com/drbot-dev/drbot/handlers"
@@ -171,7 +172,7 @@ func startDrbot(b *testing.B) *drbot {
 		BotToken: "xoxb-bench", AppToken: "xapp-bench", APIURL: d.slack.URL(), Location: cfg.Location,
 		StakeholderChannels: cfg.Slack.StakeholderChannels, DeveloperChannels: cfg.Slack.DeveloperChannels,
 		Approvers: bot.Principals(cfg.Slack.Approvers), Responders: bot.Principals(cfg.Slack.Responders),
-		ChannelName: cfg.ChannelName, Outbox: outbox{d.store}, Logger: log, Workers: *loadWorkers,
+		ChannelName: cfg.ChannelName, Outbox: storeoutbox.Outbox{S: d.store}, Logger: log, Workers: *loadWorkers,
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -563,44 +564,6 @@ func loadBare(b *testing.B) result {
 	}
 	res.cpu, res.wall = drive(send)
 	return res
-}
-
-// outbox is the store's outbox as the bot's (as cmd/drbot's adapter: the
-// two message types have the same fields).
-type outbox struct{ s *store.Store }
-
-var (
-	_ bot.Outbox    = outbox{}
-	_ bot.Envelopes = outbox{}
-)
-
-func (o outbox) Enqueue(ctx context.Context, m bot.OutboxMessage) (int64, error) {
-	return o.s.Enqueue(ctx, store.OutboxMessage(m))
-}
-
-func (o outbox) Due(ctx context.Context, now time.Time, limit int) ([]bot.OutboxMessage, error) {
-	msgs, err := o.s.Due(ctx, now, limit)
-	out := make([]bot.OutboxMessage, len(msgs))
-	for i, m := range msgs {
-		out[i] = bot.OutboxMessage(m)
-	}
-	return out, err
-}
-
-func (o outbox) Delivered(ctx context.Context, id int64, result string, at time.Time) error {
-	return o.s.Delivered(ctx, id, result, at)
-}
-
-func (o outbox) Postpone(ctx context.Context, id int64, next time.Time, lastErr string) error {
-	return o.s.Postpone(ctx, id, next, lastErr)
-}
-
-func (o outbox) OutboxResult(ctx context.Context, key string) (string, bool, error) {
-	return o.s.OutboxResult(ctx, key)
-}
-
-func (o outbox) FirstDelivery(ctx context.Context, key string, at time.Time) (bool, error) {
-	return o.s.FirstDelivery(ctx, key, at)
 }
 
 func pct(d []time.Duration, p int) time.Duration {

@@ -16,47 +16,13 @@ import (
 	"github.com/drbot-dev/drbot/adapters/sim"
 	"github.com/drbot-dev/drbot/bot"
 	"github.com/drbot-dev/drbot/bot/slacktest"
+	"github.com/drbot-dev/drbot/bot/storeoutbox"
 	"github.com/drbot-dev/drbot/config"
 	"github.com/drbot-dev/drbot/examples"
 	"github.com/drbot-dev/drbot/handlers"
 	"github.com/drbot-dev/drbot/runbook"
 	"github.com/drbot-dev/drbot/store"
 )
-
-// storeOutbox is the store as cmd wires it: the outbox, and the record of
-// handled envelopes (bot.Envelopes).
-type storeOutbox struct{ s *store.Store }
-
-var _ bot.Envelopes = storeOutbox{}
-
-func (o storeOutbox) Enqueue(ctx context.Context, m bot.OutboxMessage) (int64, error) {
-	return o.s.Enqueue(ctx, store.OutboxMessage(m))
-}
-
-func (o storeOutbox) Due(ctx context.Context, now time.Time, limit int) ([]bot.OutboxMessage, error) {
-	msgs, err := o.s.Due(ctx, now, limit)
-	out := make([]bot.OutboxMessage, len(msgs))
-	for i, m := range msgs {
-		out[i] = bot.OutboxMessage(m)
-	}
-	return out, err
-}
-
-func (o storeOutbox) Delivered(ctx context.Context, id int64, result string, at time.Time) error {
-	return o.s.Delivered(ctx, id, result, at)
-}
-
-func (o storeOutbox) Postpone(ctx context.Context, id int64, next time.Time, lastErr string) error {
-	return o.s.Postpone(ctx, id, next, lastErr)
-}
-
-func (o storeOutbox) OutboxResult(ctx context.Context, key string) (string, bool, error) {
-	return o.s.OutboxResult(ctx, key)
-}
-
-func (o storeOutbox) FirstDelivery(ctx context.Context, key string, at time.Time) (bool, error) {
-	return o.s.FirstDelivery(ctx, key, at)
-}
 
 // restartable is a harness whose bot can be stopped and started again on
 // the same database and fake Slack, as after a crash.
@@ -112,7 +78,7 @@ func (r *restartable) launch() {
 		BotToken: "xoxb-test", AppToken: "xapp-test", APIURL: r.slack.URL(), Location: cfg.Location,
 		StakeholderChannels: cfg.Slack.StakeholderChannels, DeveloperChannels: cfg.Slack.DeveloperChannels,
 		Approvers: bot.Principals(cfg.Slack.Approvers), Responders: bot.Principals(cfg.Slack.Responders),
-		ChannelName: cfg.ChannelName, Outbox: storeOutbox{r.store}, Logger: log, SendInterval: 20 * time.Millisecond,
+		ChannelName: cfg.ChannelName, Outbox: storeoutbox.Outbox{S: r.store}, Logger: log, SendInterval: 20 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -5,15 +5,14 @@ import (
 	"flag"
 	"fmt"
 	"strings"
-	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/drbot-dev/drbot/bot"
+	"github.com/drbot-dev/drbot/bot/storeoutbox"
 	"github.com/drbot-dev/drbot/handlers"
 	"github.com/drbot-dev/drbot/runbook"
-	"github.com/drbot-dev/drbot/store"
 )
 
 // serve runs the Slack bot in socket mode until ctx ends: commands, buttons,
@@ -58,7 +57,7 @@ func serve(ctx context.Context, a *app, args []string) error {
 		BotToken: cfg.Slack.BotToken.Value(), AppToken: cfg.Slack.AppToken.Value(), APIURL: cfg.Slack.APIURL,
 		Location: cfg.Location, StakeholderChannels: cfg.Slack.StakeholderChannels, DeveloperChannels: cfg.Slack.DeveloperChannels,
 		Approvers: bot.Principals(cfg.Slack.Approvers), Responders: bot.Principals(cfg.Slack.Responders),
-		ChannelName: cfg.ChannelName, Outbox: outbox{a.store}, Clock: a.clock, Logger: log, Workers: *workers,
+		ChannelName: cfg.ChannelName, Outbox: storeoutbox.Outbox{S: a.store}, Clock: a.clock, Logger: log, Workers: *workers,
 	})
 	if err != nil {
 		return err
@@ -131,45 +130,4 @@ func (f *simulateFlag) Set(s string) error {
 	}
 	*f = simulateFlag(s)
 	return nil
-}
-
-// outbox adapts the store's outbox to the bot's: the same methods, the
-// message converted field for field (bot.OutboxMessage mirrors
-// store.OutboxMessage so that bot need not import store).
-type outbox struct{ s *store.Store }
-
-var (
-	_ bot.Outbox    = outbox{}
-	_ bot.Envelopes = outbox{}
-)
-
-func (o outbox) Enqueue(ctx context.Context, m bot.OutboxMessage) (int64, error) {
-	return o.s.Enqueue(ctx, store.OutboxMessage(m))
-}
-
-func (o outbox) Due(ctx context.Context, now time.Time, limit int) ([]bot.OutboxMessage, error) {
-	msgs, err := o.s.Due(ctx, now, limit)
-	out := make([]bot.OutboxMessage, len(msgs))
-	for i, m := range msgs {
-		out[i] = bot.OutboxMessage(m)
-	}
-	return out, err
-}
-
-func (o outbox) Delivered(ctx context.Context, id int64, result string, at time.Time) error {
-	return o.s.Delivered(ctx, id, result, at)
-}
-
-func (o outbox) Postpone(ctx context.Context, id int64, next time.Time, lastErr string) error {
-	return o.s.Postpone(ctx, id, next, lastErr)
-}
-
-func (o outbox) OutboxResult(ctx context.Context, key string) (string, bool, error) {
-	return o.s.OutboxResult(ctx, key)
-}
-
-// FirstDelivery makes redelivered Slack envelopes count once across
-// restarts (the bot asks for it when its Outbox has it).
-func (o outbox) FirstDelivery(ctx context.Context, key string, at time.Time) (bool, error) {
-	return o.s.FirstDelivery(ctx, key, at)
 }
