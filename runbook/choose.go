@@ -64,6 +64,7 @@ func (e *Engine) Choose(ctx context.Context, runID, stepID string, version int, 
 	if err := e.claim(ctx, run, &st, step, actor); err != nil {
 		return err
 	}
+	defer e.unqueue(run.ID + "/" + step.ID)
 	if err := e.remember(ctx, runID, step, Result{Remember: value}); err != nil {
 		return fmt.Errorf("remember %s: %w", step.Remember, err)
 	}

@@ -104,7 +104,8 @@ func (e *Engine) isRunningHere(runID, stepID string) bool {
 	return running || e.queued[key] > 0
 }
 
-// claim moves a step to running in one check-and-set.
+// claim moves a step to running in one check-and-set, held by this process
+// until the caller unqueues it (runClaimed does).
 func (e *Engine) claim(ctx context.Context, run *Run, st *StepState, step Step, actor string) error {
 	now := e.opts.Clock.Now()
 	st.State, st.Actor, st.StartedAt, st.EndedAt = Running, actor, now, time.Time{}
@@ -119,7 +120,19 @@ func (e *Engine) claim(ctx context.Context, run *Run, st *StepState, step Step, 
 	}
 	ev := &Event{RunID: run.ID, StepID: st.StepID, Kind: EventStepRunning, Actor: actor, At: now,
 		Text: fmt.Sprintf("running %q (%s, attempt %d)", step.Title, who, st.Attempt)}
-	return e.swap(ctx, run, *st, ev)
+	// The step is this process's before the store says Running: Resume,
+	// reading Running a moment later, must not take it for a step an
+	// earlier process left and run it a second time. The claimer releases
+	// it (unqueue) when it is done with the step.
+	key := run.ID + "/" + st.StepID
+	e.mu.Lock()
+	e.queued[key]++
+	e.mu.Unlock()
+	if err := e.swap(ctx, run, *st, ev); err != nil {
+		e.unqueue(key)
+		return err
+	}
+	return nil
 }
 
 // swap writes a step transition and announces its event. A lost

@@ -112,10 +112,7 @@ func (e *Engine) spawn(ctx context.Context, runID string, task func(ctx context.
 // run, on the executor. Errors are logged here: the click that claimed the
 // step has been answered already, and a failed step is recorded on the step.
 func (e *Engine) runClaimed(ctx context.Context, run *Run, st StepState, step Step) {
-	key := run.ID + "/" + step.ID
-	e.mu.Lock()
-	e.queued[key]++
-	e.mu.Unlock()
+	key := run.ID + "/" + step.ID // held since the claim
 	e.spawn(ctx, run.ID, func(ctx context.Context) {
 		defer e.unqueue(key)
 		e.execute(ctx, run, st, step)
