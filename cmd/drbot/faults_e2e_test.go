@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -39,41 +38,16 @@ func startFaultServe(t *testing.T, seed uint64) (*served, *githubtest.Server) {
 	// handled (a dispatch that did start a run, its answer lost).
 	gh.SetFaults(githubtest.Faults{Seed: seed, ServerErrors: 0.2, Handled: 0.5})
 
-	fake := slacktest.New(slacktest.WithPingInterval(time.Second))
-	fake.AddChannel(general, "general")
-	fake.AddChannel(stakeChan, "dr-stakeholders")
-	fake.AddChannel(devChan, "developers")
-	fake.SetGroup("S0PLATFORM", platform1, "U0PLATF002")
+	fake := newFakeSlack(slacktest.WithPingInterval(time.Second))
 	// A quarter of Slack's writes answered 429 (Retry-After: 1, Slack's
 	// smallest).
 	fake.SetFaults(slacktest.Faults{Seed: int64(seed), RateLimited: 0.25, RetryAfter: time.Second})
 
-	dir := t.TempDir()
 	cfg := strings.Replace(string(examples.Config), "poll_interval: 10s", "poll_interval: 20ms\n  dispatch_search: 300ms", 1)
 	if cfg == string(examples.Config) {
 		t.Fatal("the example config no longer sets github.poll_interval: 10s")
 	}
-	path := filepath.Join(dir, "drbot.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	s := &served{t: t, ctx: ctx, slack: fake, db: filepath.Join(dir, "drbot.db"), logs: &syncBuffer{}}
-	s.env = map[string]string{
-		"SLACK_BOT_TOKEN": "xoxb-e2e-test", "SLACK_APP_TOKEN": "xapp-e2e-test", "SLACK_API_URL": fake.URL(),
-		"DRBOT_CONFIG": path, "DRBOT_DB": s.db, "DRBOT_SIM_DELAY": "5ms",
-		"GITHUB_TOKEN": faultToken, "GITHUB_API_URL": gh.URL(),
-	}
-	t.Cleanup(func() {
-		if s.stop != nil {
-			s.stop()
-		}
-		cancel()
-		fake.Close()
-		if t.Failed() {
-			t.Logf("drbot logs:\n%s", s.logs.String())
-		}
-	})
+	s := newServed(t, fake, []byte(cfg), 120*time.Second, map[string]string{"GITHUB_TOKEN": faultToken, "GITHUB_API_URL": gh.URL()})
 	relaunch(s)
 	return s, gh
 }
@@ -83,21 +57,6 @@ func startFaultServe(t *testing.T, seed uint64) (*served, *githubtest.Server) {
 func relaunch(s *served) {
 	s.t.Helper()
 	launchProcess(s, drbotBinary(s.t))
-}
-
-// waitConnected waits for a new socket connection after before, failing if
-// drbot exits first.
-func waitConnected[T any](s *served, before int, exited <-chan T) {
-	s.t.Helper()
-	for s.slack.Connections() == before {
-		select {
-		case v := <-exited:
-			s.t.Fatalf("drbot serve exited (%v) before connecting:\n%s", v, s.logs.String())
-		case <-s.ctx.Done():
-			s.t.Fatalf("drbot serve never connected:\n%s", s.logs.String())
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
 }
 
 // drbotBinary builds drbot once per test binary, for tests that kill it.

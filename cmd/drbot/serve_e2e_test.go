@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -64,22 +65,40 @@ type served struct {
 // startServe starts drbot serve on a new fake Slack and database.
 func startServe(t *testing.T) *served {
 	t.Helper()
-	fake := slacktest.New()
+	s := newServed(t, newFakeSlack(), examples.Config, 60*time.Second, nil)
+	s.launch()
+	return s
+}
+
+// newFakeSlack is the serve tests' workspace: the general, stakeholder and
+// developer channels and the platform user group.
+func newFakeSlack(opts ...slacktest.Option) *slacktest.Server {
+	fake := slacktest.New(opts...)
 	fake.AddChannel(general, "general")
 	fake.AddChannel(stakeChan, "dr-stakeholders")
 	fake.AddChannel(devChan, "developers")
 	fake.SetGroup("S0PLATFORM", platform1, "U0PLATF002")
+	return fake
+}
+
+// newServed is a harness for drbot serve on fake, with config written to a
+// new folder beside its database and extra added to its environment; drbot
+// is not started. Its cleanup stops drbot and the fake, and prints drbot's
+// logs when the test failed.
+func newServed(t *testing.T, fake *slacktest.Server, config []byte, timeout time.Duration, extra map[string]string) *served {
+	t.Helper()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "drbot.yaml")
-	if err := os.WriteFile(cfg, examples.Config, 0o600); err != nil {
+	if err := os.WriteFile(cfg, config, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	s := &served{t: t, ctx: ctx, slack: fake, db: filepath.Join(dir, "drbot.db"), logs: &syncBuffer{}}
 	s.env = map[string]string{
 		"SLACK_BOT_TOKEN": "xoxb-e2e-test", "SLACK_APP_TOKEN": "xapp-e2e-test", "SLACK_API_URL": fake.URL(),
 		"DRBOT_CONFIG": cfg, "DRBOT_DB": s.db, "DRBOT_SIM_DELAY": "5ms",
 	}
+	maps.Copy(s.env, extra)
 	t.Cleanup(func() {
 		if s.stop != nil {
 			s.stop()
@@ -90,8 +109,22 @@ func startServe(t *testing.T) *served {
 			t.Logf("drbot logs:\n%s", s.logs.String())
 		}
 	})
-	s.launch()
 	return s
+}
+
+// waitConnected waits for a socket connection after the before-th, failing
+// if drbot exits first.
+func waitConnected[T any](s *served, before int, exited <-chan T) {
+	s.t.Helper()
+	for s.slack.Connections() == before {
+		select {
+		case v := <-exited:
+			s.t.Fatalf("drbot serve exited (%v) before connecting:\n%s", v, s.logs.String())
+		case <-s.ctx.Done():
+			s.t.Fatalf("drbot serve never connected:\n%s", s.logs.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // launch runs `drbot serve --simulate` until stop, and waits for it to
@@ -117,15 +150,7 @@ func (s *served) launch() {
 			s.t.Error("drbot serve did not stop within 10s of its context ending")
 		}
 	}
-	for s.slack.Connections() == before {
-		select {
-		case code := <-exit:
-			s.t.Fatalf("drbot serve exited %d before connecting:\n%s", code, s.logs.String())
-		case <-s.ctx.Done():
-			s.t.Fatalf("drbot serve never connected:\n%s", s.logs.String())
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	waitConnected(s, before, exit)
 }
 
 // command types /dr text and returns the ack's ephemeral text.
