@@ -155,7 +155,7 @@ func New(opts Options) (*Bot, error) {
 	b.approvers = newAccess(opts.Approvers, b.api, opts.GroupTTL, log)
 	b.responders = newAccess(opts.Responders, b.api, opts.GroupTTL, log)
 	b.notifiers = &anyOf{b.approvers, b.responders}
-	b.sender = &sender{b: b, kick: make(chan struct{}, 1), interval: opts.SendInterval, blocked: map[string]time.Time{}}
+	b.sender = &sender{b: b, kick: make(chan struct{}, 1), interval: opts.SendInterval, blocked: map[string]time.Time{}, unanswered: map[int64]bool{}}
 	return b, nil
 }
 

@@ -52,7 +52,10 @@ type harness struct {
 
 func newHarness(t testing.TB) *harness { return newHarnessWith(t, sim.Options{}) }
 
-func newHarnessWith(t testing.TB, simOpts sim.Options) *harness {
+// newHarnessWith builds a harness with simulated adapters set up by
+// simOpts; prepare, if given, runs on the fake Slack and the outbox before
+// the bot starts (what an earlier drbot left behind).
+func newHarnessWith(t testing.TB, simOpts sim.Options, prepare ...func(*slacktest.Server, *bot.MemOutbox)) *harness {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	fake := slacktest.New()
@@ -60,6 +63,10 @@ func newHarnessWith(t testing.TB, simOpts sim.Options) *harness {
 	fake.AddChannel(stakeChan, "dr-stakeholders")
 	fake.AddChannel(devChan, "developers")
 	fake.SetGroup("S0PLATFORM", platform1, "U0PLATF002")
+	outbox := &bot.MemOutbox{}
+	for _, p := range prepare {
+		p(fake, outbox)
+	}
 
 	cfg, err := config.Parse("examples/drbot.yaml", examples.Config, func(string) string { return "" })
 	if err != nil {
@@ -74,7 +81,7 @@ func newHarnessWith(t testing.TB, simOpts sim.Options) *harness {
 		t.Fatal(err)
 	}
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
-	h := &harness{t: t, ctx: ctx, slack: fake, store: st, outbox: &bot.MemOutbox{}, sim: sim.New(simOpts)}
+	h := &harness{t: t, ctx: ctx, slack: fake, store: st, outbox: outbox, sim: sim.New(simOpts)}
 	h.bot, err = bot.New(bot.Options{
 		BotToken: "xoxb-test", AppToken: "xapp-test", APIURL: fake.URL(), Location: cfg.Location,
 		StakeholderChannels: cfg.Slack.StakeholderChannels, DeveloperChannels: cfg.Slack.DeveloperChannels,

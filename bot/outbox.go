@@ -120,6 +120,12 @@ type sender struct {
 	// sent (issue 10: 8–13 per run were). Memory only: after a restart the
 	// first update of a message is sent again, which is harmless.
 	shown map[string]string
+	// pendingAtStart is the newest message pending when this process
+	// started (-1 until the outbox was read): it and the ones before it may
+	// have been sent by a process that was killed (posted.go).
+	pendingAtStart int64
+	// unanswered are messages whose post here ended without an answer.
+	unanswered map[int64]bool
 }
 
 // shownMax bounds sender.shown; when full it starts over, costing one
@@ -162,6 +168,7 @@ func (s *sender) wake() {
 func (s *sender) run(ctx context.Context) error {
 	t := time.NewTicker(s.interval)
 	defer t.Stop()
+	s.pendingAtStart = -1
 	for {
 		if pause := s.deliverDue(ctx); pause > 0 {
 			select {
@@ -185,6 +192,9 @@ func (s *sender) run(ctx context.Context) error {
 func (s *sender) deliverDue(ctx context.Context) time.Duration {
 	b := s.b
 	now := b.clock.Now()
+	if s.pendingAtStart < 0 && !s.notePending(ctx) {
+		return 0
+	}
 	msgs, err := b.outbox.Due(ctx, now, 100)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -202,7 +212,8 @@ func (s *sender) deliverDue(ctx context.Context) time.Duration {
 			}
 			delete(s.blocked, m.RunID)
 		}
-		if coalesced(m, msgs[i+1:]) {
+		if later, ok := coalesced(m, msgs[i+1:]); ok {
+			s.carryUnsure(m, later)
 			s.done(ctx, m, resultCoalesced)
 			continue
 		}
@@ -218,23 +229,45 @@ func (s *sender) deliverDue(ctx context.Context) time.Duration {
 	return 0
 }
 
-// coalesced reports whether a later message in the batch redraws the same
-// Slack message, so this one need not be sent.
-func coalesced(m OutboxMessage, later []OutboxMessage) bool {
-	if m.Kind != kindPanel && m.Kind != kindStep {
+// notePending reads which messages were pending when this process started;
+// false if the outbox could not be read.
+func (s *sender) notePending(ctx context.Context) bool {
+	msgs, err := s.b.outbox.Due(ctx, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), 0)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.b.log.Error("read outbox", zap.Error(err))
+		}
 		return false
+	}
+	s.pendingAtStart = 0
+	for _, m := range msgs {
+		s.pendingAtStart = max(s.pendingAtStart, m.ID)
+	}
+	return true
+}
+
+// coalesced returns the later message in the batch that redraws the same
+// Slack message, so this one need not be sent.
+func coalesced(m OutboxMessage, later []OutboxMessage) (OutboxMessage, bool) {
+	if m.Kind != kindPanel && m.Kind != kindStep {
+		return OutboxMessage{}, false
 	}
 	var p payload
 	if json.Unmarshal(m.Payload, &p) != nil {
-		return false
+		return OutboxMessage{}, false
 	}
-	return slices.ContainsFunc(later, func(o OutboxMessage) bool {
+	i := slices.IndexFunc(later, func(o OutboxMessage) bool {
 		var q payload
 		return o.Kind == m.Kind && o.RunID == m.RunID && json.Unmarshal(o.Payload, &q) == nil && q.StepID == p.StepID
 	})
+	if i < 0 {
+		return OutboxMessage{}, false
+	}
+	return later[i], true
 }
 
 func (s *sender) done(ctx context.Context, m OutboxMessage, result string) {
+	delete(s.unanswered, m.ID)
 	// Slack has the message: recording that must outlive a shutdown, or the
 	// next process posts it again.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -286,7 +319,7 @@ func (s *sender) deliver(ctx context.Context, m OutboxMessage) (string, error) {
 		if p.Blocks != nil {
 			blocks = p.Blocks.BlockSet
 		}
-		return s.post(ctx, p.Channel, "", Message{Text: p.Text, Blocks: blocks})
+		return s.send(ctx, m, keyed{channel: p.Channel, key: m.Key}, Message{Text: p.Text, Blocks: blocks})
 	}
 	view, err := s.b.engine.View(ctx, p.RunID)
 	if err != nil {
@@ -300,9 +333,14 @@ func (s *sender) deliver(ctx context.Context, m OutboxMessage) (string, error) {
 		return resultNoChannel, nil
 	}
 	r := s.b.render
+	// Messages drawn in place are keyed by what they are, events and
+	// closings by their outbox key.
+	in := func(metaKey string) keyed {
+		return keyed{channel: channel, key: view.Run.ID + "/" + metaKey, since: view.Run.StartedAt}
+	}
 	switch m.Kind {
 	case kindPanel:
-		return s.upsert(ctx, view, channel, metaPanelTS, r.Panel(view, ""), true)
+		return s.upsert(ctx, m, view, in(metaPanelTS), metaPanelTS, r.Panel(view, ""), true)
 	case kindStep:
 		msg, ok := r.Step(view, p.StepID, "")
 		_, sv, _ := stepView(view, p.StepID)
@@ -310,11 +348,11 @@ func (s *sender) deliver(ctx context.Context, m OutboxMessage) (string, error) {
 		if !ok || (view.Run.Meta[key] == "" && !needsMessage(sv)) {
 			return resultNoMessage, nil
 		}
-		return s.upsert(ctx, view, channel, key, msg, false)
+		return s.upsert(ctx, m, view, in(key), key, msg, false)
 	case kindTimeline:
 		root := view.Run.Meta[metaTimelineTS]
 		if root == "" {
-			if root, err = s.post(ctx, channel, "", r.TimelineRoot(view)); err != nil {
+			if root, err = s.send(ctx, m, in(metaTimelineTS), r.TimelineRoot(view)); err != nil {
 				return "", err
 			}
 			s.setMeta(ctx, view.Run.ID, metaTimelineTS, root)
@@ -322,12 +360,12 @@ func (s *sender) deliver(ctx context.Context, m OutboxMessage) (string, error) {
 		if p.Event == nil {
 			return root, nil
 		}
-		return s.post(ctx, channel, root, r.TimelineEvent(view, *p.Event))
+		return s.send(ctx, m, keyed{channel: channel, thread: root, key: m.Key, since: view.Run.StartedAt}, r.TimelineEvent(view, *p.Event))
 	case kindClosing:
 		if p.Channel != "" {
 			channel = p.Channel
 		}
-		return s.post(ctx, channel, "", r.Closing(view, s.b.clock.Now()))
+		return s.send(ctx, m, keyed{channel: channel, key: m.Key, since: view.Run.StartedAt}, r.Closing(view, s.b.clock.Now()))
 	}
 	return resultFailed + "unknown kind " + m.Kind, nil
 }
@@ -340,8 +378,21 @@ func needsMessage(s runbook.StepView) bool {
 
 // upsert updates the message whose ts is kept under metaKey, or posts it
 // (and pins it) and keeps its ts.
-func (s *sender) upsert(ctx context.Context, view *runbook.RunView, channel, metaKey string, msg Message, pin bool) (string, error) {
-	if ts := view.Run.Meta[metaKey]; ts != "" {
+func (s *sender) upsert(ctx context.Context, m OutboxMessage, view *runbook.RunView, k keyed, metaKey string, msg Message, pin bool) (string, error) {
+	channel := k.channel
+	ts := view.Run.Meta[metaKey]
+	if ts == "" {
+		// A killed process may have posted it without keeping its ts.
+		found, err := s.lookup(ctx, m, k)
+		if err != nil {
+			return "", err
+		}
+		if found != "" {
+			s.keep(ctx, view.Run.ID, channel, metaKey, found, pin)
+			ts = found
+		}
+	}
+	if ts != "" {
 		if s.shown[channel+"/"+ts] == fingerprint(msg) {
 			return ts, nil // Slack shows this already
 		}
@@ -354,18 +405,23 @@ func (s *sender) upsert(ctx context.Context, view *runbook.RunView, channel, met
 		}
 		s.b.log.Warn("message gone; posting it again", zap.String("run_id", view.Run.ID), zap.String("meta", metaKey))
 	}
-	ts, err := s.post(ctx, channel, "", msg)
+	ts, err := s.postKeyed(ctx, m, k, msg)
 	if err != nil {
 		return "", err
 	}
 	s.remember(channel, ts, msg)
+	s.keep(ctx, view.Run.ID, channel, metaKey, ts, pin)
+	return ts, nil
+}
+
+// keep pins a message drawn in place (the panel) and keeps its ts.
+func (s *sender) keep(ctx context.Context, runID, channel, metaKey, ts string, pin bool) {
 	if pin {
 		if err := s.b.api.AddPinContext(ctx, channel, slack.NewRefToMessage(channel, ts)); err != nil && slackErr(err) != "already_pinned" {
-			s.b.log.Warn("pin panel", zap.String("run_id", view.Run.ID), zap.String("channel_id", channel), zap.Error(err))
+			s.b.log.Warn("pin panel", zap.String("run_id", runID), zap.String("channel_id", channel), zap.Error(err))
 		}
 	}
-	s.setMeta(ctx, view.Run.ID, metaKey, ts)
-	return ts, nil
+	s.setMeta(ctx, runID, metaKey, ts)
 }
 
 func (s *sender) setMeta(ctx context.Context, runID, key, value string) {
@@ -376,8 +432,8 @@ func (s *sender) setMeta(ctx context.Context, runID, key, value string) {
 
 // post sends a message (a reply when thread is set); blocks Slack refuses are
 // dropped and the text is sent alone, so an event is never lost to layout.
-func (s *sender) post(ctx context.Context, channel, thread string, msg Message) (string, error) {
-	opts := []slack.MsgOption{slack.MsgOptionText(msg.Text, false), slack.MsgOptionDisableLinkUnfurl()}
+func (s *sender) post(ctx context.Context, channel, thread string, msg Message, extra ...slack.MsgOption) (string, error) {
+	opts := append([]slack.MsgOption{slack.MsgOptionText(msg.Text, false), slack.MsgOptionDisableLinkUnfurl()}, extra...)
 	if thread != "" {
 		opts = append(opts, slack.MsgOptionTS(thread))
 	}

@@ -47,6 +47,9 @@ type Message struct {
 	Updates  int
 	// History holds the blocks of every version, oldest first.
 	History []json.RawMessage
+	// Metadata is the message metadata it was posted with (event_type and
+	// event_payload), or nil.
+	Metadata json.RawMessage
 }
 
 // Ephemeral is a reply only one user sees: chat.postEphemeral or a post to a
@@ -211,6 +214,9 @@ type Faults struct {
 	RetryAfter  time.Duration
 	// ServerErrors is the share of calls answered HTTP 503.
 	ServerErrors float64
+	// Lost is the share of calls that take effect but whose answer is lost:
+	// Slack acts, then the client gets HTTP 503.
+	Lost float64
 	// Methods are the methods the faults apply to; empty means Slack's
 	// writes drbot queues in its outbox: chat.postMessage and chat.update.
 	Methods []string
@@ -220,6 +226,7 @@ type Faults struct {
 const (
 	FaultRateLimited = "429"
 	FaultServerError = "5xx"
+	FaultLost        = "handled, answer lost"
 	FaultDrop        = "socket drop"
 )
 
@@ -247,24 +254,32 @@ func (s *Server) Injected() map[string]int {
 }
 
 // randomFault answers a call with a random fault, if one is drawn; s.mu is
-// held.
-func (s *Server) randomFault(w http.ResponseWriter, method string) bool {
+// held. lost means the call is to be handled and its answer replaced by a
+// 503.
+func (s *Server) randomFault(w http.ResponseWriter, method string) (answered, lost bool) {
 	f := s.faults
 	if s.rnd == nil || !slices.Contains(f.Methods, method) {
-		return false
+		return false, false
 	}
 	switch x := s.rnd.Float64(); {
 	case x < f.RateLimited:
 		s.injected[FaultRateLimited]++
 		w.Header().Set("Retry-After", strconv.Itoa(int(f.RetryAfter.Seconds())))
 		w.WriteHeader(http.StatusTooManyRequests)
-		return true
+		return true, false
 	case x < f.RateLimited+f.ServerErrors:
 		s.injected[FaultServerError]++
-		http.Error(w, "<html>503 Service Unavailable</html>", http.StatusServiceUnavailable)
-		return true
+		unavailable(w)
+		return true, false
+	case x < f.RateLimited+f.ServerErrors+f.Lost:
+		s.injected[FaultLost]++
+		return false, true
 	}
-	return false
+	return false, false
+}
+
+func unavailable(w http.ResponseWriter) {
+	http.Error(w, "<html>503 Service Unavailable</html>", http.StatusServiceUnavailable)
 }
 
 // nextTS returns a message ts, unique and increasing even within a second.
@@ -352,7 +367,8 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusTooManyRequests)
 		return
 	}
-	if s.randomFault(w, method) {
+	answered, lost := s.randomFault(w, method)
+	if answered {
 		return
 	}
 	if codes := s.failures[method]; len(codes) > 0 {
@@ -370,13 +386,18 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, slackError("unknown_method"))
 		return
 	}
-	writeJSON(w, h(p))
+	answer := h(p)
+	if lost {
+		unavailable(w)
+		return
+	}
+	writeJSON(w, answer)
 }
 
 // neededScope is what a missing_scope answer names, as Slack does.
 var neededScope = map[string]string{
 	"conversations.create": "channels:manage", "pins.add": "pins:write", "usergroups.users.list": "usergroups:read",
-	"chat.postMessage": "chat:write",
+	"chat.postMessage": "chat:write", "conversations.history": "channels:history", "conversations.replies": "channels:history",
 }
 
 func (s *Server) methods() map[string]func(map[string]any) map[string]any {
@@ -398,6 +419,8 @@ func (s *Server) methods() map[string]func(map[string]any) map[string]any {
 			}
 			return ok(map[string]any{"channel": channelJSON(c)})
 		},
+		"conversations.history": s.history,
+		"conversations.replies": s.replies,
 		"chat.postMessage":      s.postMessage,
 		"chat.update":           s.updateMessage,
 		"chat.postEphemeral":    s.postEphemeral,
@@ -503,7 +526,11 @@ func (s *Server) postMessage(p map[string]any) map[string]any {
 	if thread != "" && s.find(ch, thread) == nil {
 		return slackError("thread_not_found")
 	}
-	m := &Message{Channel: ch, TS: s.nextTS(), ThreadTS: thread, Text: str(p, "text"), Blocks: blocks, History: []json.RawMessage{blocks}}
+	meta, err := metadataOf(p)
+	if err != nil {
+		return slackError("invalid_metadata_format")
+	}
+	m := &Message{Channel: ch, TS: s.nextTS(), ThreadTS: thread, Text: str(p, "text"), Blocks: blocks, History: []json.RawMessage{blocks}, Metadata: meta}
 	s.messages = append(s.messages, m)
 	return ok(map[string]any{"channel": ch, "ts": m.TS, "message": map[string]any{"type": "message", "ts": m.TS, "text": m.Text, "thread_ts": thread}})
 }

@@ -77,6 +77,9 @@ func newFakeSlack(opts ...slacktest.Option) *slacktest.Server {
 	fake.AddChannel(general, "general")
 	fake.AddChannel(stakeChan, "dr-stakeholders")
 	fake.AddChannel(devChan, "developers")
+	// drbot was invited to them, so it can read back what it posted there.
+	fake.AddMembers(stakeChan, slacktest.BotUserID)
+	fake.AddMembers(devChan, slacktest.BotUserID)
 	fake.SetGroup("S0PLATFORM", platform1, "U0PLATF002")
 	return fake
 }

@@ -1,0 +1,146 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/slack-go/slack"
+	"go.uber.org/zap"
+)
+
+// Exactly-once posts. A post whose answer never came may still be in Slack:
+// the process was killed after Slack took it, or Slack acted and the answer
+// was lost (a 5xx, a dropped connection). Posting it again would show it
+// twice, so every post carries a key as Slack message metadata, and a post
+// that may have reached Slack is first looked up by that key.
+
+// metaEventType marks drbot's posts in their metadata.
+const metaEventType = "drbot_message"
+
+// A lookup reads at most lookupPages pages of lookupLimit messages, newest
+// first for a channel: an incident channel's whole history.
+const (
+	lookupPages = 10
+	lookupLimit = 200
+)
+
+// lookupSkew is how much earlier than the run's start (drbot's clock) a
+// lookup reads, for clocks that disagree with Slack's.
+const lookupSkew = 5 * time.Minute
+
+// keyed is a post's identity: the key its metadata carries, and where and
+// since when to look for it.
+type keyed struct {
+	channel, thread string
+	key             string
+	since           time.Time // zero: read lookupPages pages back
+}
+
+// unsure reports whether message m may already be in Slack: it was pending
+// when this process started (a killed process may have sent it), or an
+// earlier attempt here ended without an answer.
+func (s *sender) unsure(m OutboxMessage) bool {
+	return m.ID <= s.pendingAtStart || s.unanswered[m.ID]
+}
+
+// carryUnsure moves m's uncertainty to the later message that redraws the
+// same Slack message in its place.
+func (s *sender) carryUnsure(m, later OutboxMessage) {
+	if s.unsure(m) {
+		s.unanswered[later.ID] = true
+	}
+	delete(s.unanswered, m.ID)
+}
+
+// send posts msg under k, unless m may already have posted it: then the
+// message Slack has is the result.
+func (s *sender) send(ctx context.Context, m OutboxMessage, k keyed, msg Message) (string, error) {
+	ts, err := s.lookup(ctx, m, k)
+	if err != nil || ts != "" {
+		return ts, err
+	}
+	return s.postKeyed(ctx, m, k, msg)
+}
+
+// lookup returns the ts of k's message if m is unsure and Slack has it.
+// Where drbot may not read the channel (not a member, no history scope) it
+// returns "" with a warning: posting at least once beats never posting.
+func (s *sender) lookup(ctx context.Context, m OutboxMessage, k keyed) (string, error) {
+	if !s.unsure(m) {
+		return "", nil
+	}
+	log := s.b.log.With(zap.Int64("outbox_id", m.ID), zap.String("run_id", m.RunID), zap.String("channel_id", k.channel), zap.String("key", k.key))
+	ts, err := s.findPosted(ctx, k)
+	switch {
+	case err != nil && slices.Contains(permanent, slackErr(err)):
+		log.Warn("cannot look for a post that may have reached Slack; posting it (it may show twice)", zap.Error(err))
+		return "", nil
+	case err != nil:
+		return "", err
+	case ts != "":
+		log.Info("post found in Slack; not posting it again", zap.String("ts", ts))
+	}
+	return ts, nil
+}
+
+// postKeyed posts msg with k's key as metadata; when the post ends without
+// an answer, m becomes unsure.
+func (s *sender) postKeyed(ctx context.Context, m OutboxMessage, k keyed, msg Message) (string, error) {
+	ts, err := s.post(ctx, k.channel, k.thread, msg, slack.MsgOptionMetadata(slack.SlackMetadata{
+		EventType: metaEventType, EventPayload: map[string]any{"key": k.key},
+	}))
+	if err != nil && mayHaveActed(err) {
+		s.unanswered[m.ID] = true
+	}
+	return ts, err
+}
+
+// mayHaveActed reports whether Slack may have carried out a call that
+// failed: anything but Slack's own refusal or a rate limit.
+func mayHaveActed(err error) bool {
+	var rl *slack.RateLimitedError
+	return slackErr(err) == "" && !errors.As(err, &rl)
+}
+
+// findPosted returns the ts of the message drbot posted with k's key, or
+// "" if Slack has none.
+func (s *sender) findPosted(ctx context.Context, k keyed) (string, error) {
+	oldest := ""
+	if !k.since.IsZero() {
+		from := k.since.Add(-lookupSkew)
+		oldest = fmt.Sprintf("%d.%06d", from.Unix(), from.Nanosecond()/1000)
+	}
+	cursor := ""
+	for range lookupPages {
+		var (
+			msgs []slack.Message
+			err  error
+		)
+		if k.thread == "" {
+			var h *slack.GetConversationHistoryResponse
+			h, err = s.b.api.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{
+				ChannelID: k.channel, Cursor: cursor, Oldest: oldest, Limit: lookupLimit, IncludeAllMetadata: true})
+			if err == nil {
+				msgs, cursor = h.Messages, h.ResponseMetaData.NextCursor
+			}
+		} else {
+			msgs, _, cursor, err = s.b.api.GetConversationRepliesContext(ctx, &slack.GetConversationRepliesParameters{
+				ChannelID: k.channel, Timestamp: k.thread, Cursor: cursor, Oldest: oldest, Limit: lookupLimit, IncludeAllMetadata: true})
+		}
+		if err != nil {
+			return "", fmt.Errorf("look for %s in %s: %w", k.key, k.channel, err)
+		}
+		for _, msg := range msgs {
+			if msg.Metadata.EventType == metaEventType && msg.Metadata.EventPayload["key"] == k.key {
+				return msg.Timestamp, nil
+			}
+		}
+		if cursor == "" {
+			break
+		}
+	}
+	return "", nil
+}
