@@ -28,6 +28,8 @@ var scopes = map[string]string{
 	"conversations.setPurpose": "channels:manage",
 	"conversations.invite":     "channels:manage",
 	"chat.postMessage":         "chat:write",
+	"conversations.history":    "channels:history",
+	"conversations.replies":    "channels:history",
 	"pins.add":                 "pins:write",
 	"usergroups.users.list":    "usergroups:read",
 }
