@@ -222,3 +222,50 @@ func TestIntegrationRefusals(t *testing.T) {
 		})
 	}
 }
+
+// TestIntegrationScaleUnderFaults scales down and back up through a proxy
+// that fails a quarter of the requests — 503s, timeouts, conflicts, and
+// writes carried out whose answer is lost — retrying retryable errors as the
+// engine does (the checkpoint carried over). The counts remembered are the
+// ones before anything changed, and the deployments end where they should.
+func TestIntegrationScaleUnderFaults(t *testing.T) {
+	tn := newTestNamespace(t)
+	kubetest.Deploy(t, tn.admin, tn.name, "web", 2)
+	kubetest.Deploy(t, tn.admin, tn.name, "worker", 1)
+	kubetest.PlayController(t, tn.admin, tn.name, kubetest.OneReplicaEvery(10*time.Millisecond))
+	proxy := kubetest.NewFaultProxy(t, kubetest.AdminKubeconfig(t), kubetest.Faults{
+		Seed: 8, Unavailable: 0.1, Timeouts: 0.05, Lost: 0.3, Conflicts: 0.2})
+	c := tn.client(t, proxy.Kubeconfig, zap.NewNop())
+
+	retries := 0
+	until := func(params runbook.Params) runbook.Result {
+		t.Helper()
+		rec := &recorder{}
+		for attempt := 1; ; attempt++ {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			res, err := c.Actions()[runbook.KindScale].Run(ctx, rec.request(params, rec.checkpoint))
+			cancel()
+			if err == nil {
+				return res
+			}
+			if !runbook.IsRetryable(err) || attempt == 20 {
+				t.Fatalf("attempt %d: %v (retryable: %t)", attempt, err, runbook.IsRetryable(err))
+			}
+			retries++
+		}
+	}
+	down := until(runbook.Params{"namespace": tn.name, "deployments": []any{"web", "worker"}, "replicas": 0})
+	remembered, _ := down.Remember.(map[string]int)
+	if want := map[string]int{"web": 2, "worker": 1}; !maps.Equal(remembered, want) {
+		t.Fatalf("Remember = %v, want the counts before the change, %v", down.Remember, want)
+	}
+	until(runbook.Params{"namespace": tn.name, "replicas": remembered})
+	if got := replicasOf(t, tn.admin, tn.name, "web", "worker"); !maps.Equal(got, map[string]int{"web": 2, "worker": 1}) {
+		t.Errorf("replicas after restore = %v", got)
+	}
+	injected := proxy.Injected()
+	if injected[kubetest.FaultLost] == 0 || injected[kubetest.FaultConflict] == 0 || injected[kubetest.FaultUnavailable] == 0 {
+		t.Errorf("faults injected %v: each kind at least once, or the test proves little", injected)
+	}
+	t.Logf("faults %v; %d step retries; %d writes reached the API server", injected, retries, proxy.Writes())
+}
