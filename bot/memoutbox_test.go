@@ -18,21 +18,22 @@ type MemOutbox struct {
 
 var _ Outbox = (*MemOutbox)(nil)
 
-// Enqueue stores m unless its key exists.
-func (o *MemOutbox) Enqueue(_ context.Context, m OutboxMessage) (int64, error) {
+// Enqueue stores msgs whose keys are new, all or none.
+func (o *MemOutbox) Enqueue(_ context.Context, msgs ...OutboxMessage) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if m.Key == "" {
-		return 0, fmt.Errorf("enqueue: empty key")
-	}
-	for _, have := range o.msgs {
-		if have.Key == m.Key {
-			return have.ID, nil
+	for _, m := range msgs {
+		if m.Key == "" {
+			return fmt.Errorf("enqueue: empty key")
 		}
 	}
-	m.ID = int64(len(o.msgs) + 1)
-	o.msgs = append(o.msgs, m)
-	return m.ID, nil
+	for _, m := range msgs {
+		if !slices.ContainsFunc(o.msgs, func(have OutboxMessage) bool { return have.Key == m.Key }) {
+			m.ID = int64(len(o.msgs) + 1)
+			o.msgs = append(o.msgs, m)
+		}
+	}
+	return nil
 }
 
 // Due returns undelivered messages due at now, in id order.

@@ -35,7 +35,9 @@ type OutboxMessage struct {
 // Outbox stores Slack writes until they are delivered (store.Store, through
 // cmd's adapter).
 type Outbox interface {
-	Enqueue(ctx context.Context, m OutboxMessage) (int64, error)
+	// Enqueue stores msgs, all or none; a key already stored is left as it
+	// is.
+	Enqueue(ctx context.Context, msgs ...OutboxMessage) error
 	Due(ctx context.Context, now time.Time, limit int) ([]OutboxMessage, error)
 	Delivered(ctx context.Context, id int64, result string, at time.Time) error
 	Postpone(ctx context.Context, id int64, next time.Time, lastErr string) error
@@ -450,14 +452,9 @@ func (s *sender) post(ctx context.Context, channel, thread string, msg Message, 
 
 // enqueue stores messages in the outbox and wakes the sender.
 func (b *Bot) enqueue(ctx context.Context, msgs ...OutboxMessage) error {
-	var errs []error
-	for _, m := range msgs {
-		if _, err := b.outbox.Enqueue(ctx, m); err != nil {
-			errs = append(errs, err)
-		}
-	}
+	err := b.outbox.Enqueue(ctx, msgs...)
 	b.sender.wake()
-	return errors.Join(errs...)
+	return err
 }
 
 // message builds an outbox message.

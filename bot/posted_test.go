@@ -103,7 +103,7 @@ func TestPostOfAKilledProcessIsNotRepeated(t *testing.T) {
 		}
 		for _, key := range []string{"notice:1", "notice:2"} {
 			body, _ := json.Marshal(map[string]string{"channel": devChan, "text": "drill at 14:00"})
-			if _, err := ob.Enqueue(context.Background(), bot.OutboxMessage{Key: key, Kind: "post", Payload: body}); err != nil {
+			if err := ob.Enqueue(context.Background(), bot.OutboxMessage{Key: key, Kind: "post", Payload: body}); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -42,25 +42,41 @@ func outboxFields(m *OutboxMessage) []any {
 // with m.Key exists already, Enqueue changes nothing and returns that
 // message's id: a retried or replayed enqueue sends nothing twice.
 func (s *Store) Enqueue(ctx context.Context, m OutboxMessage) (int64, error) {
-	if m.Key == "" {
-		return 0, errors.New("enqueue: empty key")
+	ids, err := s.EnqueueAll(ctx, m)
+	if err != nil {
+		return 0, err
 	}
-	var id int64
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		// Every column but the id, which SQLite assigns.
-		err := tx.QueryRowContext(ctx, `INSERT INTO outbox (dedup_key, run_id, kind, payload, attempts, next_at, last_error, result, done_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (dedup_key) DO NOTHING
-			RETURNING id`, outboxFields(&m)[1:]...).Scan(&id)
-		if errors.Is(err, sql.ErrNoRows) {
-			err = tx.QueryRowContext(ctx, `SELECT id FROM outbox WHERE dedup_key = ?`, m.Key).Scan(&id)
+	return ids[0], nil
+}
+
+// EnqueueAll stores msgs as Enqueue does, in one transaction: all or none.
+func (s *Store) EnqueueAll(ctx context.Context, msgs ...OutboxMessage) ([]int64, error) {
+	for _, m := range msgs {
+		if m.Key == "" {
+			return nil, errors.New("enqueue: empty key")
 		}
-		return err
+	}
+	ids := make([]int64, len(msgs))
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		for i, m := range msgs {
+			// Every column but the id, which SQLite assigns.
+			err := tx.QueryRowContext(ctx, `INSERT INTO outbox (dedup_key, run_id, kind, payload, attempts, next_at, last_error, result, done_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (dedup_key) DO NOTHING
+				RETURNING id`, outboxFields(&m)[1:]...).Scan(&ids[i])
+			if errors.Is(err, sql.ErrNoRows) {
+				err = tx.QueryRowContext(ctx, `SELECT id FROM outbox WHERE dedup_key = ?`, m.Key).Scan(&ids[i])
+			}
+			if err != nil {
+				return fmt.Errorf("enqueue %s: %w", m.Key, err)
+			}
+		}
+		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("enqueue %s: %w", m.Key, err)
+		return nil, err
 	}
-	return id, nil
+	return ids, nil
 }
 
 // Due returns at most limit (all if limit <= 0) undelivered messages whose

@@ -26,13 +26,26 @@ type Store struct {
 	db  *sql.DB
 	dsn string
 	log *zap.Logger
-	// writer lets one write transaction of this process run at a time:
-	// SQLite has one writer anyway, and queueing here (bounded by each
-	// caller's context) rather than in SQLite's busy handler means no
-	// amount of concurrent clicks and steps makes a write fail with
-	// "database is locked". busy_timeout still covers other processes.
-	writer chan struct{}
+	// writes queue for the one writer goroutine (writeLoop): SQLite has one
+	// writer anyway, and queueing here rather than in SQLite's busy handler
+	// means no amount of concurrent clicks and steps makes a write fail
+	// with "database is locked" (busy_timeout still covers other
+	// processes). The writer commits what queued up meanwhile together: one
+	// fsync for the group instead of one per write.
+	writes  chan writeReq
+	closing chan struct{}
+	stopped chan struct{}
 }
+
+// writeReq is one write waiting for the writer.
+type writeReq struct {
+	ctx  context.Context
+	fn   func(tx *sql.Tx) error
+	done chan error // buffered: the writer never waits on it
+}
+
+// maxGroup bounds the writes committed together, so one commit stays short.
+const maxGroup = 64
 
 // Option configures Open.
 type Option func(*Store)
@@ -71,45 +84,147 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("open store: empty path")
 	}
-	s := &Store{dsn: DSN(path), log: zap.NewNop(), writer: make(chan struct{}, 1)}
-	for _, o := range opts {
-		o(s)
-	}
-	db, err := sql.Open("sqlite", s.dsn)
+	dsn := DSN(path)
+	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	s.db = db
+	s := withWriter(db, dsn, opts...)
 	if err := s.migrate(ctx, migrations); err != nil {
-		db.Close()
+		_ = s.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	return s, nil
 }
 
-// Close closes the database.
+// withWriter makes a Store of db and starts its writer.
+func withWriter(db *sql.DB, dsn string, opts ...Option) *Store {
+	s := &Store{db: db, dsn: dsn, log: zap.NewNop(), writes: make(chan writeReq), closing: make(chan struct{}), stopped: make(chan struct{})}
+	for _, o := range opts {
+		o(s)
+	}
+	go s.writeLoop()
+	return s
+}
+
+// errClosed answers writes after Close.
+var errClosed = errors.New("store closed")
+
+// Close stops the writer and closes the database.
 func (s *Store) Close() error {
+	select {
+	case <-s.closing:
+	default:
+		close(s.closing)
+	}
+	<-s.stopped
 	return s.db.Close()
 }
 
 // write runs fn in a transaction that holds SQLite's write lock from its
-// start (see DSN), and commits if fn returns nil.
+// start (see DSN); fn's changes are committed if it returns nil, and undone
+// (and its error returned) if not. Other writes may share the transaction,
+// each in its own savepoint, so fn sees their changes as if they ran just
+// before it.
 func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	req := writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	select {
-	case s.writer <- struct{}{}:
+	case s.writes <- req:
 	case <-ctx.Done():
 		return fmt.Errorf("wait to write: %w", ctx.Err())
+	case <-s.closing:
+		return errClosed
 	}
-	defer func() { <-s.writer }()
-	tx, err := s.db.BeginTx(ctx, nil)
+	// Taken: the writer answers, and the answer says whether it committed.
+	return <-req.done
+}
+
+// writeLoop is the one writer: it takes a write, and with it the others
+// that queued up meanwhile, and commits them together.
+func (s *Store) writeLoop() {
+	defer close(s.stopped)
+	for {
+		var group []writeReq
+		select {
+		case r := <-s.writes:
+			group = append(group, r)
+		case <-s.closing:
+			return
+		}
+	more:
+		for len(group) < maxGroup {
+			select {
+			case r := <-s.writes:
+				group = append(group, r)
+			default:
+				break more
+			}
+		}
+		s.commit(group)
+	}
+}
+
+// commit runs a group of writes in one transaction, each in a savepoint so
+// a failing one is undone alone, and answers each.
+func (s *Store) commit(group []writeReq) {
+	tx, err := s.db.BeginTx(context.Background(), nil)
 	if err != nil {
-		return err
+		for _, r := range group {
+			r.done <- fmt.Errorf("begin write: %w", err)
+		}
+		return
+	}
+	var ran []writeReq
+	for i, r := range group {
+		if err := r.ctx.Err(); err != nil {
+			r.done <- fmt.Errorf("wait to write: %w", err)
+			continue
+		}
+		if err := savepoint(tx, r.fn); err != nil {
+			var broken *brokenTx
+			if errors.As(err, &broken) {
+				// The transaction cannot go on: nothing in it commits.
+				_ = tx.Rollback()
+				for _, o := range append(ran, group[i:]...) {
+					o.done <- fmt.Errorf("write: %w", broken.err)
+				}
+				return
+			}
+			r.done <- err
+			continue
+		}
+		ran = append(ran, r)
+	}
+	err = tx.Commit()
+	for _, r := range ran {
+		r.done <- err
+	}
+}
+
+// brokenTx is a savepoint that could not be set, released or rolled back.
+type brokenTx struct{ err error }
+
+func (b *brokenTx) Error() string { return b.err.Error() }
+
+// savepoint runs fn inside a savepoint of tx: kept if fn returns nil, rolled
+// back if not (fn's error is returned).
+func savepoint(tx *sql.Tx, fn func(tx *sql.Tx) error) error {
+	if _, err := tx.Exec(`SAVEPOINT write`); err != nil {
+		return &brokenTx{err}
 	}
 	if err := fn(tx); err != nil {
-		_ = tx.Rollback() // fn's error is the one worth reporting
+		if _, rerr := tx.Exec(`ROLLBACK TO write`); rerr != nil {
+			return &brokenTx{fmt.Errorf("%w (undoing it: %v)", err, rerr)}
+		}
+		if _, rerr := tx.Exec(`RELEASE write`); rerr != nil {
+			return &brokenTx{rerr}
+		}
 		return err
 	}
-	return tx.Commit()
+	if _, err := tx.Exec(`RELEASE write`); err != nil {
+		return &brokenTx{err}
+	}
+	return nil
 }
 
 // hasCode reports whether err is an SQLite error with the (extended) result code.

@@ -20,9 +20,15 @@ var (
 	_ bot.Envelopes = Outbox{}
 )
 
-// Enqueue stores a message; an existing key changes nothing.
-func (o Outbox) Enqueue(ctx context.Context, m bot.OutboxMessage) (int64, error) {
-	return o.S.Enqueue(ctx, store.OutboxMessage(m))
+// Enqueue stores messages in one transaction; an existing key changes
+// nothing.
+func (o Outbox) Enqueue(ctx context.Context, msgs ...bot.OutboxMessage) error {
+	out := make([]store.OutboxMessage, len(msgs))
+	for i, m := range msgs {
+		out[i] = store.OutboxMessage(m)
+	}
+	_, err := o.S.EnqueueAll(ctx, out...)
+	return err
 }
 
 // Due returns the messages due at now, in order.
