@@ -60,6 +60,7 @@ type Engine struct {
 	cancels map[string]context.CancelFunc // running steps in this process, by run/step
 	parsed  map[string]*Runbook           // pinned runbooks by version
 	queued  map[string]int                // steps handed to the executor, by run/step
+	views   map[string]cachedView         // the last view built, by run (View)
 
 	tasks sync.WaitGroup // executor tasks in flight (Wait)
 }
@@ -89,7 +90,7 @@ func New(opts Options) *Engine {
 	}
 	opts.Setup.Families, opts.Setup.Simulated = families(opts.Actions)
 	return &Engine{opts: opts, log: opts.Logger.Named("engine"), cancels: map[string]context.CancelFunc{},
-		parsed: map[string]*Runbook{}, queued: map[string]int{}}
+		parsed: map[string]*Runbook{}, queued: map[string]int{}, views: map[string]cachedView{}}
 }
 
 func newRunID(now time.Time) string {

@@ -757,3 +757,38 @@ func TestStepTimeoutSaysSo(t *testing.T) {
 		t.Errorf("step %s: %q", st.State, st.Error)
 	}
 }
+
+// A run's view is built once per change: asked again with nothing written
+// in between, View returns the same view; after a step or the run's meta
+// changes, a new one that shows it.
+func TestViewIsRebuiltOnlyWhenTheRunChanges(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	run := f.start(t)
+	first, err := f.eng.View(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := f.eng.View(ctx, run.ID)
+	if again != first {
+		t.Error("View rebuilt a view with nothing changed")
+	}
+	cur, ok := first.Current()
+	if !ok {
+		t.Fatal("no current step")
+	}
+	f.approveUntil(t, run.ID, cur.Step.ID)
+	if err := f.eng.Approve(ctx, run.ID, cur.Step.ID, 0, "U0LEAD"); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := f.eng.View(ctx, run.ID)
+	if after == first || after.Steps[0].State.State == first.Steps[0].State.State {
+		t.Errorf("after an approval: step 1 %s, the view before showed %s", after.Steps[0].State.State, first.Steps[0].State.State)
+	}
+	if err := f.eng.SetMeta(ctx, run.ID, map[string]string{"channel": "C0TEST"}); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := f.eng.View(ctx, run.ID); v.Run.Meta["channel"] != "C0TEST" {
+		t.Errorf("after SetMeta: meta %v", v.Run.Meta)
+	}
+}

@@ -162,8 +162,55 @@ func (v *RunView) Current() (StepView, bool) {
 	return StepView{}, false
 }
 
-// View returns a run's current view.
+// Stamper is a Store that tells cheaply whether a run or its steps changed
+// (store.Store does): View then rebuilds a run's view only when they did,
+// not for every Slack message it renders.
+type Stamper interface {
+	// RunStamp is equal for equal states of a run and its steps.
+	RunStamp(ctx context.Context, runID string) (string, error)
+}
+
+// viewCacheMax bounds the views kept; when full it starts over.
+const viewCacheMax = 256
+
+type cachedView struct {
+	stamp string
+	view  *RunView
+}
+
+// View returns a run's current view. Views are shared between callers: they
+// must not be changed.
 func (e *Engine) View(ctx context.Context, runID string) (*RunView, error) {
+	st, ok := e.opts.Store.(Stamper)
+	if !ok {
+		return e.buildView(ctx, runID)
+	}
+	// The stamp is read before the view is built, so a view is never older
+	// than its stamp: a newer one is only rebuilt once more.
+	stamp, err := st.RunStamp(ctx, runID)
+	if err != nil {
+		return e.buildView(ctx, runID)
+	}
+	e.mu.Lock()
+	c, hit := e.views[runID]
+	e.mu.Unlock()
+	if hit && c.stamp == stamp {
+		return c.view, nil
+	}
+	v, err := e.buildView(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	if len(e.views) >= viewCacheMax {
+		clear(e.views)
+	}
+	e.views[runID] = cachedView{stamp: stamp, view: v}
+	e.mu.Unlock()
+	return v, nil
+}
+
+func (e *Engine) buildView(ctx context.Context, runID string) (*RunView, error) {
 	run, rb, err := e.load(ctx, runID)
 	if err != nil {
 		return nil, err

@@ -276,3 +276,21 @@ func listOfRun[T any](ctx context.Context, db *sql.DB, runID, query string, fiel
 	}
 	return list, nil
 }
+
+// RunStamp identifies what a run and its steps hold now: every write of
+// either raises a version (check-and-set), so a different state has a
+// different stamp. The engine rebuilds a run's view only when it changes.
+func (s *Store) RunStamp(ctx context.Context, runID string) (string, error) {
+	var runVersion, stepVersions, steps int64
+	err := s.db.QueryRowContext(ctx, `SELECT version,
+		(SELECT COALESCE(SUM(version), 0) FROM steps WHERE run_id = runs.id),
+		(SELECT COUNT(*) FROM steps WHERE run_id = runs.id)
+		FROM runs WHERE id = ?`, runID).Scan(&runVersion, &stepVersions, &steps)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("run %s: %w", runID, runbook.ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("stamp of run %s: %w", runID, err)
+	}
+	return fmt.Sprintf("%d/%d/%d", runVersion, stepVersions, steps), nil
+}
