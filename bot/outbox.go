@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -153,9 +154,12 @@ func (s *sender) remember(channel, ts string, msg Message) {
 // the backoff below) before it is given up and logged.
 const maxAttempts = 10
 
+// backoff is the wait before attempt attempts+1: doubling from 1 s up to
+// 5 min, with jitter in [d/2, d) so messages (and replicas) that failed
+// together do not all come back together.
 func backoff(attempts int) time.Duration {
-	d := time.Second << min(attempts, 9)
-	return min(d, 5*time.Minute)
+	d := min(time.Second<<min(attempts, 9), 5*time.Minute)
+	return d/2 + rand.N(d/2)
 }
 
 // wake asks the sender to look at the outbox now.

@@ -1,6 +1,7 @@
 package bot_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"testing"
@@ -122,4 +123,40 @@ func TestPostOfAKilledProcessIsNotRepeated(t *testing.T) {
 	if n := len(h.slack.Messages(devChan)); n != 2 {
 		t.Errorf("%d messages in the developer channel, want 2", n)
 	}
+}
+
+// TestSlackCallBudget: an idle run spends at most three Slack writes per
+// step transition (the step's message once in its shape for that state,
+// one timeline reply, the panel) and never rewrites a message with what it
+// already shows.
+func TestSlackCallBudget(t *testing.T) {
+	h := newHarness(t)
+	ch := h.start()
+	m := h.stepMessage(ch.ID, 1, "Stop the web app and workers", "awaiting approval")
+	waitOutboxEmpty(t, h)
+	before := len(h.slack.Calls("chat.postMessage")) + len(h.slack.Calls("chat.update"))
+	events, err := h.store.Events(h.ctx, h.runs()[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.click(lead, m, handlers.ActApprove)
+	h.stepMessage(ch.ID, 5, "Set required PR approvers to 6", "awaiting approval")
+	waitOutboxEmpty(t, h)
+	after, err := h.store.Events(h.ctx, h.runs()[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := len(h.slack.Calls("chat.postMessage")) + len(h.slack.Calls("chat.update")) - before
+	transitions := len(after) - len(events)
+	if calls > 3*transitions {
+		t.Errorf("%d Slack writes for %d transitions: more than 3 each", calls, transitions)
+	}
+	for _, msg := range h.slack.Messages(ch.ID) {
+		for i := 1; i < len(msg.History); i++ {
+			if bytes.Equal(msg.History[i], msg.History[i-1]) {
+				t.Errorf("%q: update %d identical to what it showed", msg.Text, i)
+			}
+		}
+	}
+	t.Logf("%d Slack writes for %d transitions (%.2f each)", calls, transitions, float64(calls)/float64(transitions))
 }
