@@ -85,6 +85,17 @@ func (c *Client) server(ctx context.Context, sub, rg, name string) (serverInfo, 
 	return info, nil
 }
 
+// serverParams decodes a step's server parameters and resolves its
+// subscription.
+func (c *Client) serverParams(req runbook.Request) (runbook.AzureServer, string, error) {
+	spec, err := runbook.DecodeAzureServer(req.Params)
+	if err != nil {
+		return runbook.AzureServer{}, "", err
+	}
+	_, sub, err := c.serversClient(spec.Subscription)
+	return spec, sub, err
+}
+
 // WaitAction implements azure.postgres.wait: it reads the server every poll
 // interval until it exists and is Ready (the PTR or deploy workflow creates
 // it), reporting each new state on the timeline, for as long as the step's
@@ -94,11 +105,7 @@ type WaitAction struct{ c *Client }
 
 // Run waits for the step's server to be Ready.
 func (a *WaitAction) Run(ctx context.Context, req runbook.Request) (runbook.Result, error) {
-	spec, err := runbook.DecodeAzureServer(req.Params)
-	if err != nil {
-		return runbook.Result{}, err
-	}
-	_, sub, err := a.c.serversClient(spec.Subscription)
+	spec, sub, err := a.c.serverParams(req)
 	if err != nil {
 		return runbook.Result{}, err
 	}
@@ -149,11 +156,7 @@ type CheckGoneAction struct{ c *Client }
 
 // Run checks that the step's server is gone or unusable.
 func (a *CheckGoneAction) Run(ctx context.Context, req runbook.Request) (runbook.Result, error) {
-	spec, err := runbook.DecodeAzureServer(req.Params)
-	if err != nil {
-		return runbook.Result{}, err
-	}
-	_, sub, err := a.c.serversClient(spec.Subscription)
+	spec, sub, err := a.c.serverParams(req)
 	if err != nil {
 		return runbook.Result{}, err
 	}
