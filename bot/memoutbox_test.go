@@ -90,3 +90,16 @@ func (o *MemOutbox) All() []OutboxMessage {
 	defer o.mu.Unlock()
 	return slices.Clone(o.msgs)
 }
+
+// LastPending returns the id of the newest undelivered message.
+func (o *MemOutbox) LastPending(context.Context) (int64, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var id int64
+	for _, m := range o.msgs {
+		if m.DoneAt.IsZero() {
+			id = max(id, m.ID)
+		}
+	}
+	return id, nil
+}

@@ -43,6 +43,8 @@ type Outbox interface {
 	Delivered(ctx context.Context, id int64, result string, at time.Time) error
 	Postpone(ctx context.Context, id int64, next time.Time, lastErr string) error
 	OutboxResult(ctx context.Context, key string) (result string, ok bool, err error)
+	// LastPending is the id of the newest undelivered message (0 if none).
+	LastPending(ctx context.Context) (int64, error)
 }
 
 // Outbox message kinds. Run messages are rendered when they are delivered,
@@ -238,17 +240,14 @@ func (s *sender) deliverDue(ctx context.Context) time.Duration {
 // notePending reads which messages were pending when this process started;
 // false if the outbox could not be read.
 func (s *sender) notePending(ctx context.Context) bool {
-	msgs, err := s.b.outbox.Due(ctx, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), 0)
+	id, err := s.b.outbox.LastPending(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.b.log.Error("read outbox", zap.Error(err))
 		}
 		return false
 	}
-	s.pendingAtStart = 0
-	for _, m := range msgs {
-		s.pendingAtStart = max(s.pendingAtStart, m.ID)
-	}
+	s.pendingAtStart = id
 	return true
 }
 

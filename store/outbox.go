@@ -167,3 +167,12 @@ func (s *Store) updatePending(ctx context.Context, id int64, update string, args
 		return nil
 	})
 }
+
+// LastPending returns the id of the newest undelivered message (0 if none).
+func (s *Store) LastPending(ctx context.Context) (int64, error) {
+	var id int64
+	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM outbox WHERE done_at IS NULL`).Scan(&id); err != nil {
+		return 0, fmt.Errorf("newest pending message: %w", err)
+	}
+	return id, nil
+}

@@ -61,3 +61,8 @@ func (o Outbox) OutboxResult(ctx context.Context, key string) (string, bool, err
 func (o Outbox) FirstDelivery(ctx context.Context, key string, at time.Time) (bool, error) {
 	return o.S.FirstDelivery(ctx, key, at)
 }
+
+// LastPending returns the id of the newest undelivered message.
+func (o Outbox) LastPending(ctx context.Context) (int64, error) {
+	return o.S.LastPending(ctx)
+}
