@@ -514,6 +514,7 @@ func (s *Server) routes() {
 	m.HandleFunc(p("GET", "/repos/{owner}/{repo}/git/commits/{sha}"), s.getCommit)
 	m.HandleFunc(p("GET", "/repos/{owner}/{repo}/contents/{path...}"), s.getContents)
 	m.HandleFunc(p("PUT", "/repos/{owner}/{repo}/contents/{path...}"), s.putContents)
+	s.preflightRoutes(m, p)
 	s.mux = m
 }
 
