@@ -69,7 +69,7 @@ type GitHubTarget struct {
 	// Branches are the branches steps use (refs of dispatches, the branch
 	// whose protection changes, the base of the tfvars change), with the
 	// drbot.yaml key that names them.
-	Branches []string
+	Branches  []string
 	BranchKey string
 	// Protection names the branches whose required approvals a step
 	// changes.
