@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"gopkg.in/yaml.v3"
 )
 
 // Slack is what the Slack checks read (the bot implements it).
@@ -121,4 +123,23 @@ func dedupe(list, seen []string) []string {
 		}
 	}
 	return out
+}
+
+// ManifestScopes reads the bot scopes of a Slack app manifest
+// (oauth_config.scopes.bot), the one list of the scopes drbot uses.
+func ManifestScopes(manifest []byte) ([]string, error) {
+	var m struct {
+		OAuth struct {
+			Scopes struct {
+				Bot []string `yaml:"bot"`
+			} `yaml:"scopes"`
+		} `yaml:"oauth_config"`
+	}
+	if err := yaml.Unmarshal(manifest, &m); err != nil {
+		return nil, fmt.Errorf("slack app manifest: %w", err)
+	}
+	if len(m.OAuth.Scopes.Bot) == 0 {
+		return nil, fmt.Errorf("slack app manifest: no oauth_config.scopes.bot")
+	}
+	return m.OAuth.Scopes.Bot, nil
 }
