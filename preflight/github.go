@@ -134,8 +134,9 @@ func checkGitHub(ctx context.Context, gh GitHub, t GitHubTarget) []Check {
 	}
 
 	files := map[string]fileRead{}
-	for _, use := range t.Workflows {
-		out = append(out, checkWorkflow(ctx, gh, t.Repo, use, files)...)
+	labels := useLabels(t.Workflows)
+	for i, use := range t.Workflows {
+		out = append(out, checkWorkflow(ctx, gh, t.Repo, use, labels[i], files)...)
 	}
 	for _, tf := range t.TFVars {
 		st, detail, fix := tfvarsCheck(ctx, gh, t.Repo, tf)
@@ -191,10 +192,10 @@ type fileRead struct {
 	dispatch Dispatch
 }
 
-func checkWorkflow(ctx context.Context, gh GitHub, repo string, use WorkflowUse, cache map[string]fileRead) []Check {
+func checkWorkflow(ctx context.Context, gh GitHub, repo string, use WorkflowUse, label string, cache map[string]fileRead) []Check {
 	name := "workflow " + use.File
-	if len(use.Inputs) > 0 {
-		name += " " + inputsLabel(use)
+	if label != "" {
+		name += " (" + label + ")"
 	}
 	check := func(st Status, detail, fix string) Check {
 		return Check{Family: FamilyGitHub, Name: name, Status: st, Detail: detail, Fix: fix}
@@ -249,21 +250,42 @@ func checkWorkflow(ctx context.Context, gh GitHub, repo string, use WorkflowUse,
 	return out
 }
 
-// inputsLabel tells apart two uses of one file: the inputs whose values
-// differ are what matter, e.g. "(mode=enable)". Long values are left out.
-func inputsLabel(use WorkflowUse) string {
-	var parts []string
-	for _, k := range sortedKeys(use.Inputs) {
-		v := use.Inputs[k]
-		if use.Pending[k] || len(v) > 24 || k == "environment" {
+// useLabels tells apart the uses of one workflow file: by the short inputs
+// whose values differ between them (mode=enable, mode=disable), else by
+// the first step that makes the dispatch.
+func useLabels(uses []WorkflowUse) []string {
+	out := make([]string, len(uses))
+	for i, u := range uses {
+		var others []WorkflowUse
+		for j, o := range uses {
+			if j != i && o.File == u.File {
+				others = append(others, o)
+			}
+		}
+		if len(others) == 0 {
 			continue
 		}
-		parts = append(parts, k+"="+v)
+		var parts []string
+		for _, k := range sortedKeys(u.Inputs) {
+			v := u.Inputs[k]
+			if u.Pending[k] || len(v) > 24 {
+				continue
+			}
+			for _, o := range others {
+				if o.Inputs[k] != v {
+					parts = append(parts, k+"="+v)
+					break
+				}
+			}
+		}
+		switch {
+		case len(parts) > 0 && len(parts) <= 2:
+			out[i] = strings.Join(parts, ", ")
+		case len(u.Steps) > 0:
+			out[i] = u.Steps[0]
+		}
 	}
-	if len(parts) == 0 || len(parts) > 2 {
-		return ""
-	}
-	return "(" + strings.Join(parts, ", ") + ")"
+	return out
 }
 
 // readWorkflow finds the workflow in Actions (it exists and is active) and

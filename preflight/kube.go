@@ -85,7 +85,7 @@ func checkKube(ctx context.Context, k Kube, t KubeTarget) []Check {
 	case err != nil:
 		add("namespace "+t.Namespace, Fail, err.Error(), "")
 	case ns == Forbidden:
-		add("namespace "+t.Namespace, Skip, "skipped: the identity may not get namespaces (drbot does not need to); the deployments below show whether it exists", "")
+		add("namespace "+t.Namespace, Skip, "the identity may not get namespaces (drbot does not need to); the deployments below show whether it exists", "")
 	case ns == Missing:
 		add("namespace "+t.Namespace, Fail, "not found in "+ctxName, fmt.Sprintf("check %s.namespace in drbot.yaml", t.Key))
 	default:

@@ -199,7 +199,7 @@ func Run(ctx context.Context, src Sources, targets []Target, slack *SlackTarget)
 		table := Table{Service: t.Service, Env: t.Env}
 		family := func(name string, skip string, available bool, run func(context.Context) []Check) {
 			if !available {
-				table.Checks = append(table.Checks, Check{Family: name, Name: "all checks", Status: Skip, Detail: "skipped: " + skip})
+				table.Checks = append(table.Checks, Check{Family: name, Name: "all checks", Status: Skip, Detail: skip})
 				return
 			}
 			fctx, cancel := context.WithTimeout(ctx, src.Timeout)
@@ -214,7 +214,7 @@ func Run(ctx context.Context, src Sources, targets []Target, slack *SlackTarget)
 	if slack != nil {
 		table := Table{}
 		if src.Slack == nil {
-			table.Checks = []Check{{Family: FamilySlack, Name: "all checks", Status: Skip, Detail: "skipped: " + src.SlackSkip}}
+			table.Checks = []Check{{Family: FamilySlack, Name: "all checks", Status: Skip, Detail: src.SlackSkip}}
 		} else {
 			sctx, cancel := context.WithTimeout(ctx, src.Timeout)
 			table.Checks = checkSlack(sctx, src.Slack, *slack)
