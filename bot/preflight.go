@@ -122,3 +122,16 @@ func slackCode(err error) string {
 	}
 	return ""
 }
+
+// PostDevelopers posts text to the developer channels directly, not through
+// the outbox: a start-up notice (drbot serve's preflight) that belongs to no
+// run and is logged as well, so a lost post costs nothing.
+func (b *Bot) PostDevelopers(ctx context.Context, text string) error {
+	var errs []error
+	for _, ch := range b.opts.DeveloperChannels {
+		if _, _, err := b.api.PostMessageContext(ctx, ch, slack.MsgOptionText(text, false)); err != nil {
+			errs = append(errs, fmt.Errorf("post to %s: %w", ch, err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"go.uber.org/zap"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/drbot-dev/drbot/adapters/azure"
@@ -19,6 +20,7 @@ import (
 	"github.com/drbot-dev/drbot/bot"
 	"github.com/drbot-dev/drbot/config"
 	"github.com/drbot-dev/drbot/deploy"
+	"github.com/drbot-dev/drbot/handlers"
 	"github.com/drbot-dev/drbot/preflight"
 	"github.com/drbot-dev/drbot/runbook"
 )
@@ -337,4 +339,24 @@ func inputsMatch(cfg, sent map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// startupPreflight runs the preflight once as serve starts: the summary and
+// every problem are logged, and when a check fails the short version goes
+// to the developer channels. It never stops the bot.
+func startupPreflight(ctx context.Context, checker *preflight.Checker, b *bot.Bot, log *zap.Logger) {
+	res := checker.Run(ctx, preflight.Filter{Slack: true})
+	if ctx.Err() != nil {
+		return
+	}
+	for _, p := range res.Problems(preflight.Warn) {
+		log.Warn("preflight problem", zap.String("check", p))
+	}
+	log.Info("preflight", zap.String("summary", res.Summary()), zap.Bool("failed", res.Failed()))
+	if !res.Failed() {
+		return
+	}
+	if err := b.PostDevelopers(ctx, handlers.PreflightText(res)); err != nil {
+		log.Warn("post preflight to the developer channels", zap.Error(err))
+	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/drbot-dev/drbot/adapters/kube"
 	"github.com/drbot-dev/drbot/adapters/kube/kubetest"
 	"github.com/drbot-dev/drbot/bot/slacktest"
+	"github.com/drbot-dev/drbot/examples"
 	"github.com/drbot-dev/drbot/preflight"
 	"github.com/drbot-dev/drbot/preflight/preflighttest"
 )
@@ -203,4 +204,33 @@ func hasCheck(out, check, status string) bool {
 		}
 	}
 	return false
+}
+
+// TestServeStartupPreflight: drbot serve checks its setup as it starts; a
+// failed check is logged and posted to the developer channel, and the bot
+// serves all the same (here /dr preflight answers with the same problem).
+func TestServeStartupPreflight(t *testing.T) {
+	fake := slacktest.New()
+	fake.AddChannel(general, "general")
+	fake.AddChannel(stakeChan, "dr-stakeholders")
+	fake.AddChannel(devChan, "developers") // no S0PLATFORM user group
+	s := newServed(t, fake, examples.Config, 60*time.Second, nil)
+	s.launch()
+	m, err := fake.WaitMessage(s.ctx, devChan, func(m slacktest.Message) bool { return strings.Contains(m.Text, "*Preflight*") })
+	if err != nil {
+		t.Fatalf("no preflight post in the developer channel: %v", err)
+	}
+	if !strings.Contains(m.Text, "❌ slack: user group S0PLATFORM — not found") || !strings.Contains(m.Text, "⏭️ github: all checks — simulated (--simulate)") {
+		t.Errorf("post:\n%s", m.Text)
+	}
+	for !strings.Contains(s.logs.String(), `"msg":"preflight"`) && s.ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if logs := s.logs.String(); !strings.Contains(logs, `"failed":true`) || !strings.Contains(logs, "user group S0PLATFORM (fail): not found") {
+		t.Errorf("logs lack the preflight summary or problem:\n%s", logs)
+	}
+	text, _ := s.command(platform1, general, "preflight service=itt-mentor-services env=staging")
+	if !strings.Contains(text, "Running preflight") {
+		t.Errorf("/dr preflight ack = %q", text)
+	}
 }
