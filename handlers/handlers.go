@@ -335,7 +335,7 @@ func (h *Handler) Start(ctx context.Context, sr StartRequest) Reply {
 		return Reply{Text: err.Error()}
 	}
 	start := runbook.StartRequest{Runbook: sr.Runbook, Service: sr.Service, Env: sr.Env, Config: scope, Inputs: sr.Inputs, Actor: sr.UserID}
-	warnings := h.startPreflight(ctx, sr.Service, sr.Env)
+	checked := h.startPreflight(ctx, sr.Service, sr.Env)
 	if err := h.opts.Engine.Check(ctx, start); err != nil {
 		return h.refusal(err)
 	}
@@ -374,9 +374,7 @@ func (h *Handler) Start(ctx context.Context, sr StartRequest) Reply {
 		h.log.Error("advance new run", zap.Error(err), zap.String("run_id", run.ID))
 		fmt.Fprintf(&b, "\n⚠️ The run started but could not move on: %v", err)
 	}
-	for _, w := range warnings() {
-		fmt.Fprintf(&b, "\n⚠️ %s", w)
-	}
+	h.recordPreflight(ctx, &b, run.ID, sr.UserID, sr.Service, sr.Env, checked)
 	return Reply{Text: b.String()}
 }
 

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/drbot-dev/drbot/preflight"
 )
 
@@ -114,30 +116,51 @@ func icon(s preflight.Status) string {
 }
 
 // startPreflight begins the checks of a service and environment beside a
-// start; the returned func gives the warnings for the start's reply, waiting
-// at most startPreflightWait. A start never waits for it or fails by it.
-func (h *Handler) startPreflight(ctx context.Context, service, env string) func() []string {
+// start; the returned func gives the result, waiting at most
+// startPreflightWait (ok false: not run, or not finished). A start never
+// waits for it longer, nor fails by it.
+func (h *Handler) startPreflight(ctx context.Context, service, env string) func() (preflight.Result, bool) {
 	if h.opts.Preflight == nil {
-		return func() []string { return nil }
+		return func() (preflight.Result, bool) { return preflight.Result{}, false }
 	}
 	done := make(chan preflight.Result, 1)
 	go func() {
 		done <- h.opts.Preflight.Run(context.WithoutCancel(ctx), preflight.Filter{Service: service, Env: env})
 	}()
-	return func() []string {
+	return func() (preflight.Result, bool) {
 		select {
 		case res := <-done:
-			problems := res.Problems(preflight.Warn)
-			if len(problems) > startWarningsMax {
-				more := len(problems) - startWarningsMax
-				problems = append(problems[:startWarningsMax], fmt.Sprintf("…and %d more: `/dr preflight %s %s`", more, service, env))
-			}
-			for i, p := range problems {
-				problems[i] = "preflight: " + p
-			}
-			return problems
+			return res, true
 		case <-time.After(startPreflightWait):
-			return []string{fmt.Sprintf("preflight did not finish in %s; `/dr preflight %s %s` shows it", startPreflightWait, service, env)}
+			return preflight.Result{}, false
 		}
+	}
+}
+
+// recordPreflight adds a started run's preflight to its reply, as warnings,
+// and to its timeline, so the record of a DR test keeps what was checked.
+func (h *Handler) recordPreflight(ctx context.Context, b *strings.Builder, runID, actor, service, env string, wait func() (preflight.Result, bool)) {
+	if h.opts.Preflight == nil {
+		return
+	}
+	res, ok := wait()
+	if !ok {
+		fmt.Fprintf(b, "\n⚠️ preflight did not finish in %s; `/dr preflight %s %s` shows it", startPreflightWait, service, env)
+		return
+	}
+	problems := res.Problems(preflight.Warn)
+	for i, p := range problems {
+		if i == startWarningsMax {
+			fmt.Fprintf(b, "\n⚠️ …and %d more: `/dr preflight %s %s`", len(problems)-i, service, env)
+			break
+		}
+		fmt.Fprintf(b, "\n⚠️ preflight: %s", p)
+	}
+	note := "preflight at the start: " + res.Summary()
+	if len(problems) > 0 {
+		note += "\n" + strings.Join(problems, "\n")
+	}
+	if err := h.opts.Engine.Note(ctx, runID, actor, note); err != nil {
+		h.log.Warn("record preflight", zap.String("run_id", runID), zap.Error(err))
 	}
 }

@@ -73,4 +73,7 @@ func TestStartCarriesPreflightWarnings(t *testing.T) {
 	if !strings.Contains(text, "Started run dr-1") || !strings.Contains(text, want) {
 		t.Errorf("reply:\n%s\nwant it started with %q", text, want)
 	}
+	if last := f.engine.calls[len(f.engine.calls)-1]; !strings.HasPrefix(last, "note dr-1 preflight at the start: 1 fail, 0 warn, 1 ok, 1 skipped") {
+		t.Errorf("the run's record lacks the preflight: calls %q", f.engine.calls)
+	}
 }
