@@ -181,9 +181,9 @@ func protectionCheck(ctx context.Context, gh GitHub, repo, branch string, perms 
 		return Fail, fmt.Sprintf("%s has no protection rule that requires pull request reviews; the freeze step changes that rule's count", branch),
 			fmt.Sprintf("add a branch protection rule on %s requiring pull request reviews (Settings → Branches)", branch)
 	case perms == nil:
-		return Warn, fmt.Sprintf("requires %d approvals; readable, but GitHub does not say whether these credentials may change it", info.Count), adminFix
+		return Warn, fmt.Sprintf("required approvals: %d; readable, but GitHub does not say whether these credentials may change it", info.Count), adminFix
 	}
-	return OK, fmt.Sprintf("requires %d approvals; the credentials are admin and may change it", info.Count), ""
+	return OK, fmt.Sprintf("required approvals: %d; the credentials are admin and may change it", info.Count), ""
 }
 
 // fileRead is a workflow file read once per target.
