@@ -69,7 +69,7 @@ func TestAzureARM(t *testing.T) {
 	tests := []struct {
 		name   string
 		server *azuretest.Server
-		perms  azuretest.Permissions
+		perms  *azuretest.Permissions
 		backup preflight.BackupInfo
 		want   map[string]preflight.Status
 		detail map[string]string
@@ -77,21 +77,21 @@ func TestAzureARM(t *testing.T) {
 		{
 			name:   "ready",
 			server: &azuretest.Server{State: armpostgresqlflexibleservers.ServerStateReady, Earliest: azNow.Add(-7 * 24 * time.Hour)},
-			perms:  azuretest.Permissions{Actions: postgresRole}, backup: fresh,
+			perms:  &azuretest.Permissions{Actions: postgresRole}, backup: fresh,
 			want: map[string]preflight.Status{"server " + azServer: preflight.OK, "earliest restore point": preflight.OK,
 				"backups s189t01ittmsdbbkpstgsa/database-backup": preflight.OK, "may delete servers in " + azRG: preflight.OK},
 			detail: map[string]string{"earliest restore point": "2026-05-25 10:00 UTC (7d0h ago)", "backups s189t01ittmsdbbkpstgsa/database-backup": "7 backups, newest ittms_stg_2026-06-01.sql.gz, 7h00m old"},
 		},
 		{
 			name:  "missing server",
-			perms: azuretest.Permissions{Actions: []string{"*"}}, backup: fresh,
+			perms: &azuretest.Permissions{Actions: []string{"*"}}, backup: fresh,
 			want:   map[string]preflight.Status{"server " + azServer: preflight.Fail, "may delete servers in " + azRG: preflight.OK},
 			detail: map[string]string{"server " + azServer: "not found in resource group " + azRG},
 		},
 		{
 			name:   "stopped server, old backup",
 			server: &azuretest.Server{State: armpostgresqlflexibleservers.ServerStateStopped},
-			perms:  azuretest.Permissions{Actions: postgresRole},
+			perms:  &azuretest.Permissions{Actions: postgresRole},
 			backup: preflight.BackupInfo{Lookup: preflight.Found, Count: 3, Name: "old.sql.gz", LastModified: azNow.Add(-30 * time.Hour)},
 			want: map[string]preflight.Status{"server " + azServer: preflight.Fail, "earliest restore point": preflight.Warn,
 				"backups s189t01ittmsdbbkpstgsa/database-backup": preflight.Warn},
@@ -100,26 +100,26 @@ func TestAzureARM(t *testing.T) {
 		{
 			name:   "reader may not delete",
 			server: &azuretest.Server{State: armpostgresqlflexibleservers.ServerStateReady, Earliest: azNow.Add(-time.Hour)},
-			perms:  azuretest.Permissions{Actions: []string{"*/read"}}, backup: fresh,
+			perms:  &azuretest.Permissions{Actions: []string{"*/read"}}, backup: fresh,
 			want: map[string]preflight.Status{"may delete servers in " + azRG: preflight.Fail},
 		},
 		{
 			name:   "not actions take delete out",
 			server: &azuretest.Server{State: armpostgresqlflexibleservers.ServerStateReady, Earliest: azNow.Add(-time.Hour)},
-			perms:  azuretest.Permissions{Actions: []string{"*"}, NotActions: []string{"Microsoft.DBforPostgreSQL/*/delete"}}, backup: fresh,
+			perms:  &azuretest.Permissions{Actions: []string{"*"}, NotActions: []string{"Microsoft.DBforPostgreSQL/*/delete"}}, backup: fresh,
 			want: map[string]preflight.Status{"may delete servers in " + azRG: preflight.Fail},
 		},
 		{
 			name:   "cannot tell",
 			server: &azuretest.Server{State: armpostgresqlflexibleservers.ServerStateReady, Earliest: azNow.Add(-time.Hour)},
-			perms:  azuretest.Permissions{Status: http.StatusForbidden}, backup: fresh,
+			perms:  &azuretest.Permissions{Status: http.StatusForbidden}, backup: fresh,
 			want:   map[string]preflight.Status{"may delete servers in " + azRG: preflight.Warn},
 			detail: map[string]string{"may delete servers in " + azRG: "cannot tell"},
 		},
 		{
 			name:   "empty container",
 			server: &azuretest.Server{State: armpostgresqlflexibleservers.ServerStateReady, Earliest: azNow.Add(-time.Hour)},
-			perms:  azuretest.Permissions{Actions: postgresRole}, backup: preflight.BackupInfo{Lookup: preflight.Found},
+			perms:  &azuretest.Permissions{Actions: postgresRole}, backup: preflight.BackupInfo{Lookup: preflight.Found},
 			want: map[string]preflight.Status{"backups s189t01ittmsdbbkpstgsa/database-backup": preflight.Fail},
 		},
 	}
@@ -129,8 +129,7 @@ func TestAzureARM(t *testing.T) {
 			if tt.server != nil {
 				servers.Put(azRG, azServer, *tt.server)
 			}
-			perms := tt.perms
-			c := newAzure(t, servers, &perms, nil)
+			c := newAzure(t, servers, tt.perms, nil)
 			checks := runAzure(t, backupsStub{Client: c, backup: tt.backup}, target)
 			for name, st := range tt.want {
 				got, ok := status(checks, name)

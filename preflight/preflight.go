@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 )
@@ -185,8 +186,13 @@ type Sources struct {
 	Timeout time.Duration
 }
 
+// Parallel is how many targets are checked at once: each makes a few dozen
+// sequential reads, and four keep a whole preflight within seconds without
+// pressing GitHub's secondary rate limits (which count concurrent requests).
+const Parallel = 4
+
 // Run checks every target and, when slack is not nil, the Slack setup. It
-// only reads.
+// only reads. Tables come in the order of targets, Slack last.
 func Run(ctx context.Context, src Sources, targets []Target, slack *SlackTarget) Result {
 	if src.Now == nil {
 		src.Now = time.Now
@@ -194,23 +200,17 @@ func Run(ctx context.Context, src Sources, targets []Target, slack *SlackTarget)
 	if src.Timeout <= 0 {
 		src.Timeout = 30 * time.Second
 	}
-	res := Result{At: src.Now().UTC()}
-	for _, t := range targets {
-		table := Table{Service: t.Service, Env: t.Env}
-		family := func(name string, skip string, available bool, run func(context.Context) []Check) {
-			if !available {
-				table.Checks = append(table.Checks, Check{Family: name, Name: "all checks", Status: Skip, Detail: skip})
-				return
-			}
-			fctx, cancel := context.WithTimeout(ctx, src.Timeout)
-			defer cancel()
-			table.Checks = append(table.Checks, run(fctx)...)
-		}
-		family(FamilyGitHub, src.GitHubSkip, src.GitHub != nil, func(ctx context.Context) []Check { return checkGitHub(ctx, src.GitHub, t.GitHub) })
-		family(FamilyKube, src.KubeSkip, src.Kube != nil, func(ctx context.Context) []Check { return checkKube(ctx, src.Kube, t.Kube) })
-		family(FamilyAzure, src.AzureSkip, src.Azure != nil, func(ctx context.Context) []Check { return checkAzure(ctx, src.Azure, t.Azure, src.Now()) })
-		res.Tables = append(res.Tables, table)
+	res := Result{At: src.Now().UTC(), Tables: make([]Table, len(targets))}
+	sem := make(chan struct{}, Parallel)
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			res.Tables[i] = checkTarget(ctx, src, t)
+		})
 	}
+	wg.Wait()
 	if slack != nil {
 		table := Table{}
 		if src.Slack == nil {
@@ -223,6 +223,25 @@ func Run(ctx context.Context, src Sources, targets []Target, slack *SlackTarget)
 		res.Tables = append(res.Tables, table)
 	}
 	return res
+}
+
+// checkTarget runs the families of one service and environment, each
+// within src.Timeout; a family without a source is skipped with its reason.
+func checkTarget(ctx context.Context, src Sources, t Target) Table {
+	table := Table{Service: t.Service, Env: t.Env}
+	family := func(name string, skip string, available bool, run func(context.Context) []Check) {
+		if !available {
+			table.Checks = append(table.Checks, Check{Family: name, Name: "all checks", Status: Skip, Detail: skip})
+			return
+		}
+		fctx, cancel := context.WithTimeout(ctx, src.Timeout)
+		defer cancel()
+		table.Checks = append(table.Checks, run(fctx)...)
+	}
+	family(FamilyGitHub, src.GitHubSkip, src.GitHub != nil, func(ctx context.Context) []Check { return checkGitHub(ctx, src.GitHub, t.GitHub) })
+	family(FamilyKube, src.KubeSkip, src.Kube != nil, func(ctx context.Context) []Check { return checkKube(ctx, src.Kube, t.Kube) })
+	family(FamilyAzure, src.AzureSkip, src.Azure != nil, func(ctx context.Context) []Check { return checkAzure(ctx, src.Azure, t.Azure, src.Now()) })
+	return table
 }
 
 // Lookup is whether something was found, and whether drbot may look.

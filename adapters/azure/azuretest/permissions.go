@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 )
@@ -14,22 +15,25 @@ import (
 // Resource Group" (GET .../resourceGroups/{rg}/providers/Microsoft.Authorization/permissions)
 // with one role's Actions and NotActions, or with Status when it is set (e.g.
 // 403 for an identity that may not read its permissions), and hands every
-// other request to Next (the servers fake).
+// other request to Next (the servers fake). It is safe for concurrent use.
 type Permissions struct {
 	Next       policy.Transporter
 	Actions    []string
 	NotActions []string
 	Status     int
-	// Calls counts the requests it answered.
-	Calls int
+
+	calls atomic.Int64
 }
+
+// Calls returns how many requests it answered.
+func (p *Permissions) Calls() int { return int(p.calls.Load()) }
 
 // Do answers the permissions route or passes the request on.
 func (p *Permissions) Do(req *http.Request) (*http.Response, error) {
 	if !strings.HasSuffix(strings.ToLower(req.URL.Path), "/providers/microsoft.authorization/permissions") {
 		return p.Next.Do(req)
 	}
-	p.Calls++
+	p.calls.Add(1)
 	status, body := http.StatusOK, []byte(nil)
 	if p.Status != 0 && p.Status != http.StatusOK {
 		status = p.Status
