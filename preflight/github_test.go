@@ -2,6 +2,10 @@ package preflight_test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"strings"
 	"testing"
 
@@ -226,9 +230,9 @@ func TestGitHubProblems(t *testing.T) {
 	}
 }
 
-// TestGitHubAppWithoutPermissions: GitHub does not always report an App
-// token's permissions; preflight says it cannot tell, not ok.
-func TestGitHubAppWithoutPermissions(t *testing.T) {
+// TestGitHubPermissionsNotReported: GitHub does not always report the
+// credentials' permissions; preflight says it cannot tell, not ok.
+func TestGitHubPermissionsNotReported(t *testing.T) {
 	srv, c := newGitHub(t)
 	preflighttest.SeedRepo(srv, repo, "main")
 	srv.HidePermissions(repo)
@@ -244,4 +248,37 @@ func dump(checks []preflight.Check) string {
 		b.WriteString("  " + c.Name + " | " + string(c.Status) + " | " + c.Detail + " | " + c.Fix + "\n")
 	}
 	return b.String()
+}
+
+// TestGitHubAppInstallationPermissions: where GitHub reports no repository
+// permissions to an App, the installation token's own permissions say
+// whether it may change branch protection.
+func TestGitHubAppInstallationPermissions(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemKey := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
+	for _, tt := range []struct {
+		name  string
+		perms map[string]string
+		want  preflight.Status
+	}{
+		{"administration write", nil, preflight.OK},
+		{"administration read", map[string]string{"actions": "write", "administration": "read", "contents": "write"}, preflight.Fail},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := githubtest.New(t, githubtest.Config{App: &githubtest.App{ID: 42, InstallationID: 7, PublicKey: &key.PublicKey, Slug: "drbot", Permissions: tt.perms}})
+			preflighttest.SeedRepo(srv, repo, "main")
+			srv.HidePermissions(repo)
+			c, err := github.New(github.Options{BaseURL: srv.URL(), AppID: 42, InstallationID: 7, PrivateKeyPEM: pemKey, HTTPClient: srv.Client(), Clock: srv.Clock()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := find(runGitHub(t, c, ittms("staging")), "branch protection")
+			if len(got) != 1 || got[0].Status != tt.want {
+				t.Errorf("branch protection = %+v, want %s", got, tt.want)
+			}
+		})
+	}
 }

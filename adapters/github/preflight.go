@@ -45,7 +45,28 @@ func (c *Client) Repository(ctx context.Context, repo string) (preflight.RepoInf
 	if err != nil || look != preflight.Found {
 		return preflight.RepoInfo{Lookup: look}, wrap("read repository "+repo, err)
 	}
-	return preflight.RepoInfo{Lookup: look, Permissions: r.Permissions}, nil
+	perms := r.Permissions
+	if perms == nil && c.app != nil {
+		perms = c.app.repoPermissions()
+	}
+	return preflight.RepoInfo{Lookup: look, Permissions: perms}, nil
+}
+
+// repoPermissions words an installation token's permissions (issued with
+// the token, for every repository of the installation) as a repository's
+// permissions: Administration write is admin, Contents write is push. Nil
+// when no token was issued yet.
+func (t *appTransport) repoPermissions() map[string]bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.perms == nil {
+		return nil
+	}
+	return map[string]bool{
+		"admin": t.perms.GetAdministration() == "write",
+		"push":  t.perms.GetContents() == "write",
+		"pull":  t.perms.GetContents() != "",
+	}
 }
 
 // Branch reads a branch (GET /repos/{owner}/{repo}/branches/{branch}); a

@@ -131,3 +131,11 @@ func workflowID(file string) int64 {
 	}
 	return h
 }
+
+// appPermissions are the permissions of the app's installation tokens.
+func (s *Server) appPermissions() map[string]string {
+	if p := s.cfg.App.Permissions; p != nil {
+		return p
+	}
+	return map[string]string{"actions": "write", "administration": "write", "contents": "write"}
+}
