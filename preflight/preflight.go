@@ -138,14 +138,14 @@ func (r Result) WriteJSON(w io.Writer) error {
 	}{r, r.Failed(), r.Summary()})
 }
 
-// Problems lists the checks that failed or warn, one line each, for short
-// reports (the start of serve, /dr start): "itt-mentor-services/staging
-// github: workflow deploy.yml: … → …".
-func (r Result) Problems(min Status) []string {
+// Problems lists the checks that failed, and those that warn when least is
+// Warn, one line each, for short reports (the start of serve, /dr start):
+// "itt-mentor-services/staging github: workflow deploy.yml (fail): … → …".
+func (r Result) Problems(least Status) []string {
 	var out []string
 	for _, t := range r.Tables {
 		for _, c := range t.Checks {
-			if c.Status == Fail || (min == Warn && c.Status == Warn) {
+			if c.Status == Fail || (least == Warn && c.Status == Warn) {
 				line := fmt.Sprintf("%s %s: %s (%s): %s", t.Title(), c.Family, c.Name, c.Status, oneLine(c.Detail))
 				if c.Fix != "" {
 					line += " → " + oneLine(c.Fix)
