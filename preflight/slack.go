@@ -84,7 +84,8 @@ func checkSlack(ctx context.Context, s Slack, t SlackTarget) []Check {
 			case ch.Member:
 				add(name, OK, "drbot is a member and may post", "")
 			case !ch.Private && public:
-				add(name, OK, "drbot is not a member; posts through chat:write.public", "")
+				add(name, Warn, "drbot is not a member: it posts through chat:write.public, but may not read back its posts, so after a crash or a lost answer a post may show twice",
+					fmt.Sprintf("/invite @drbot in #%s", ch.Name))
 			default:
 				add(name, Fail, "drbot is not a member and its token lacks chat:write.public: posts would fail with not_in_channel",
 					fmt.Sprintf("/invite @drbot in #%s", ch.Name))

@@ -1,10 +1,24 @@
 package slacktest
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/drbot-dev/drbot/deploy"
+	"github.com/drbot-dev/drbot/preflight"
+)
 
 // DefaultScopes are the bot scopes the fake's token has unless SetScopes
-// changes them: those of deploy/slack-app-manifest.yaml.
-var DefaultScopes = []string{"channels:manage", "chat:write", "chat:write.public", "commands", "pins:write", "usergroups:read"}
+// changes them: those of deploy/slack-app-manifest.yaml, read from it so
+// the two cannot drift apart.
+var DefaultScopes = manifestScopes()
+
+func manifestScopes() []string {
+	scopes, err := preflight.ManifestScopes(deploy.SlackAppManifest)
+	if err != nil {
+		panic(err)
+	}
+	return scopes
+}
 
 // SetScopes sets the scopes the bot token has, which every Web API answer
 // reports in X-OAuth-Scopes, as Slack does.
