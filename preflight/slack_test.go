@@ -71,7 +71,7 @@ func TestSlack(t *testing.T) {
 
 	t.Run("missing scope and a channel the bot is not in", func(t *testing.T) {
 		s := setup()
-		s.SetScopes("channels:manage", "chat:write", "commands", "pins:write", "usergroups:read")
+		s.SetScopes(slacktest.ScopesWithout("chat:write.public")...)
 		checks := run(s)
 		c, _ := status(checks, "token scopes")
 		if c.Status != preflight.Fail || !strings.Contains(c.Detail, "lacks chat:write.public") || !strings.Contains(c.Fix, "deploy/slack-app-manifest.yaml") {

@@ -1,6 +1,7 @@
 package slacktest
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/drbot-dev/drbot/deploy"
@@ -50,4 +51,16 @@ func (s *Server) AddPrivateChannel(id, name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.channels[id] = &Channel{ID: id, Name: name, Private: true}
+}
+
+// ScopesWithout returns DefaultScopes less the ones named, for a token
+// missing a scope.
+func ScopesWithout(missing ...string) []string {
+	var out []string
+	for _, s := range DefaultScopes {
+		if !slices.Contains(missing, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }

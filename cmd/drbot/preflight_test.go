@@ -54,7 +54,7 @@ func preflightWorld(t *testing.T) map[string]string {
 	sl.AddChannel("C0DRSTAKE1", "dr-stakeholders")
 	sl.AddChannelWithout("C0DEVELOP1", "developers")
 	sl.SetGroup("S0PLATFORM", "U0INCLEAD1", "U0COMMSLD1")
-	sl.SetScopes("channels:manage", "chat:write", "commands", "pins:write", "usergroups:read")
+	sl.SetScopes(slacktest.ScopesWithout("chat:write.public")...)
 
 	servers := azuretest.NewServers()
 	for rg, server := range map[string]string{"s189t01-ittms-stg-rg": "s189t01-ittms-stg-pg", "s189p01-ittms-pd-rg": "s189p01-ittms-pd-pg", "s189t01-capt-tst-rg": "s189t01-capt-tst-pg"} {
