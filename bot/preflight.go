@@ -123,15 +123,14 @@ func slackCode(err error) string {
 	return ""
 }
 
-// PostDevelopers posts text to the developer channels directly, not through
-// the outbox: a start-up notice (drbot serve's preflight) that belongs to no
-// run and is logged as well, so a lost post costs nothing.
-func (b *Bot) PostDevelopers(ctx context.Context, text string) error {
-	var errs []error
+// PostDevelopers posts text to the developer channels through the outbox,
+// once per key: drbot serve's start-up preflight uses a key made of the day
+// and its problems, so a process restarting in a loop posts the same
+// problems once, and a new problem again.
+func (b *Bot) PostDevelopers(ctx context.Context, key, text string) error {
+	var msgs []OutboxMessage
 	for _, ch := range b.opts.DeveloperChannels {
-		if _, _, err := b.api.PostMessageContext(ctx, ch, slack.MsgOptionText(text, false)); err != nil {
-			errs = append(errs, fmt.Errorf("post to %s: %w", ch, err))
-		}
+		msgs = append(msgs, postMessage("preflight/"+key+"/"+ch, "", ch, Message{Text: text}))
 	}
-	return errors.Join(errs...)
+	return b.enqueue(ctx, msgs...)
 }

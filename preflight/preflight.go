@@ -14,6 +14,8 @@ package preflight
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -155,6 +157,13 @@ func (r Result) Problems(least Status) []string {
 		}
 	}
 	return out
+}
+
+// Fingerprint names the failures of a result: the same failed checks give
+// the same twelve hex digits, so a report of them can be made once.
+func (r Result) Fingerprint() string {
+	sum := sha256.Sum256([]byte(strings.Join(r.Problems(Fail), "\n")))
+	return hex.EncodeToString(sum[:6])
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

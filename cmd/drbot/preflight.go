@@ -343,7 +343,8 @@ func inputsMatch(cfg, sent map[string]string) bool {
 
 // startupPreflight runs the preflight once as serve starts: the summary and
 // every problem are logged, and when a check fails the short version goes
-// to the developer channels. It never stops the bot.
+// to the developer channels (through the outbox, once a day for the same
+// failures). It never stops the bot.
 func startupPreflight(ctx context.Context, checker *preflight.Checker, b *bot.Bot, log *zap.Logger) {
 	res := checker.Run(ctx, preflight.Filter{Slack: true})
 	if ctx.Err() != nil {
@@ -356,7 +357,8 @@ func startupPreflight(ctx context.Context, checker *preflight.Checker, b *bot.Bo
 	if !res.Failed() {
 		return
 	}
-	if err := b.PostDevelopers(ctx, handlers.PreflightText(res)); err != nil {
+	key := res.At.Format("20060102") + "-" + res.Fingerprint()
+	if err := b.PostDevelopers(ctx, key, handlers.PreflightText(res)); err != nil {
 		log.Warn("post preflight to the developer channels", zap.Error(err))
 	}
 }
