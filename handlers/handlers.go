@@ -102,6 +102,9 @@ type Options struct {
 	Clock     runbook.Clock
 	Location  *time.Location // local zone shown next to UTC
 	Logger    *zap.Logger
+	// Preflight, if set, answers /dr preflight and adds its warnings to a
+	// /dr start reply.
+	Preflight Preflight
 }
 
 // Handler turns commands, clicks and forms into engine calls.
@@ -171,6 +174,8 @@ func (h *Handler) Command(req Request) (Reply, Task) {
 			return r, nil
 		}
 		return Reply{}, func(ctx context.Context) Reply { return h.skip(ctx, req, cmd) }
+	case VerbPreflight:
+		return h.preflight(req, cmd)
 	}
 	return Reply{Text: Usage}, nil
 }
@@ -330,6 +335,7 @@ func (h *Handler) Start(ctx context.Context, sr StartRequest) Reply {
 		return Reply{Text: err.Error()}
 	}
 	start := runbook.StartRequest{Runbook: sr.Runbook, Service: sr.Service, Env: sr.Env, Config: scope, Inputs: sr.Inputs, Actor: sr.UserID}
+	checked := h.startPreflight(ctx, sr.Service, sr.Env)
 	if err := h.opts.Engine.Check(ctx, start); err != nil {
 		return h.refusal(err)
 	}
@@ -368,6 +374,7 @@ func (h *Handler) Start(ctx context.Context, sr StartRequest) Reply {
 		h.log.Error("advance new run", zap.Error(err), zap.String("run_id", run.ID))
 		fmt.Fprintf(&b, "\n⚠️ The run started but could not move on: %v", err)
 	}
+	h.recordPreflight(ctx, &b, run.ID, sr.UserID, sr.Service, sr.Env, checked)
 	return Reply{Text: b.String()}
 }
 

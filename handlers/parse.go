@@ -39,6 +39,7 @@ const Usage = "*Usage*\n" +
 	"• `/dr abort [<run-id>] [<reason>]` — stop a run (approvers only)\n" +
 	"• `/dr skip <step-id> <name>=<value> [reason=<why>]` — skip a step whose remembered value a later step needs, giving that value " +
 	"(e.g. `/dr skip scale-down previous_replicas=\"web=2 worker=1\"`; approvers only)\n" +
+	"• `/dr preflight [service=<service>] [env=<env>]` — check the setup against GitHub, Kubernetes, Azure and Slack (read only)\n" +
 	"• `/dr help` — this text"
 
 // Command is a parsed /dr command.
@@ -88,6 +89,8 @@ func Parse(text string) (Command, error) {
 		return parseRunArg(VerbAbort, rest, true)
 	case VerbSkip:
 		return parseSkip(rest)
+	case VerbPreflight:
+		return parsePreflight(rest)
 	}
 	return Command{}, usageErr(fmt.Sprintf("unknown command %q", verb))
 }

@@ -64,6 +64,7 @@ type appTransport struct {
 	mu      sync.Mutex
 	token   string
 	expires time.Time
+	perms   *gh.InstallationPermissions // of the last token, for preflight
 }
 
 func newAppTransport(cfg appConfig) (*appTransport, error) {
@@ -118,7 +119,7 @@ func (t *appTransport) installationToken(ctx context.Context) (string, error) {
 	if it.GetToken() == "" {
 		return "", fmt.Errorf("exchange the app JWT for an installation token (app %d, installation %d): empty token", t.appID, t.installationID)
 	}
-	t.token, t.expires = it.GetToken(), it.GetExpiresAt().Time
+	t.token, t.expires, t.perms = it.GetToken(), it.GetExpiresAt().Time, it.GetPermissions()
 	return t.token, nil
 }
 

@@ -120,6 +120,7 @@ type Client struct {
 	// dispatchSearch: see Options.DispatchSearch.
 	dispatchSearch time.Duration
 	actor          *actorCache
+	app            *appTransport // nil with a token
 }
 
 // New builds a Client. It makes no request: credentials are first used by the
@@ -186,6 +187,7 @@ func New(opts Options) (*Client, error) {
 			return nil, err
 		}
 		hc.Transport = app
+		c.app = app
 		c.actor = newActorCache(opts.Actor, app.botLogin)
 	default:
 		return nil, errors.New("github: no credentials: set a token, or the GitHub App id, installation id and private key")

@@ -64,6 +64,9 @@ type Channel struct {
 	ID, Name, Topic, Purpose string
 	Members                  []string
 	Created                  bool // by conversations.create (not seeded)
+	// NotMember and Private are what conversations.info reports of the
+	// bot's membership and the channel (preflight.go seeds them).
+	NotMember, Private bool
 }
 
 // View is a modal opened or updated.
@@ -113,6 +116,7 @@ type Server struct {
 	conn       *wsConn
 	connected  chan struct{} // closed at the first connection
 	conns      int
+	scopes     []string // the bot token's scopes, sent in X-OAuth-Scopes (preflight.go)
 }
 
 type pending struct {
@@ -353,6 +357,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls = append(s.calls, Call{Method: method, Params: p})
+	w.Header().Set("X-OAuth-Scopes", s.scopeHeader())
 	wantPrefix := "xoxb-"
 	if method == "apps.connections.open" {
 		wantPrefix = "xapp-"
@@ -434,7 +439,7 @@ func (s *Server) methods() map[string]func(map[string]any) map[string]any {
 var channelNamePattern = regexp.MustCompile(`^[a-z0-9_-]{1,80}$`)
 
 func channelJSON(c *Channel) map[string]any {
-	return map[string]any{"id": c.ID, "name": c.Name, "is_channel": true, "is_member": true,
+	return map[string]any{"id": c.ID, "name": c.Name, "is_channel": true, "is_member": !c.NotMember, "is_private": c.Private,
 		"topic": map[string]any{"value": c.Topic}, "purpose": map[string]any{"value": c.Purpose}}
 }
 

@@ -29,6 +29,7 @@ Usage:
   drbot plan SCENARIO [--service S] [--env E] [--var k=v]...
   drbot serve [--simulate[=github,kubernetes,azure]]
   drbot validate [FILE...]
+  drbot preflight [--service S] [--env E] [--json] [--simulate=LIST]
   drbot version
 
 Environment: DRBOT_CONFIG (default drbot.yaml), DRBOT_DB (default drbot.db),
@@ -62,6 +63,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		err = serve(ctx, a, rest)
 	case "validate":
 		err = validate(ctx, a, rest)
+	case "preflight":
+		err = preflightCmd(ctx, a, rest)
 	case "version":
 		err = version(a)
 	case "help", "-h", "--help":

@@ -70,9 +70,14 @@ func serve(ctx context.Context, a *app, args []string) error {
 		Guard: cfg.Guard(), Setup: runbook.Setup{Config: cfg.File, Store: db},
 	})
 	b.Bind(eng)
+	checker, err := a.preflightChecker(string(simulate))
+	if err != nil {
+		return err
+	}
 	h := handlers.New(handlers.Options{
 		Engine: eng, Runs: a.store, Catalog: a.catalog, Scopes: cfg, Incidents: b,
 		Approvers: b.Approvers(), Notifiers: b.Notifiers(), Clock: a.clock, Location: cfg.Location, Logger: log,
+		Preflight: checker,
 	})
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -93,6 +98,10 @@ func serve(ctx context.Context, a *app, args []string) error {
 		if err := eng.Resume(gctx); err != nil && gctx.Err() == nil {
 			log.Error("resume runs", zap.Error(err))
 		}
+		return nil
+	})
+	g.Go(func() error {
+		startupPreflight(gctx, checker, b, log)
 		return nil
 	})
 	log.Info("drbot serving", zap.Int("workers", *workers), zap.String("db", db))

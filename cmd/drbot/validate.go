@@ -87,17 +87,26 @@ func dryRender(a *app, cat runbook.Catalog) error {
 	eng := runbook.New(runbook.Options{Actions: planRegistry(a, nil), Clock: a.clock, Guard: a.cfg.Guard()})
 	for service, envs := range a.cfg.Environments() {
 		for _, env := range envs {
-			scope, _ := a.cfg.Scope(service, env)
 			for _, id := range cat.IDs() {
 				rb := cat[id]
-				req := runbook.StartRequest{Runbook: rb, Service: service, Env: env, Config: scope, Inputs: sampleInputs(rb, a.cfg.Location, a.clock.Now())}
-				if _, err := eng.Plan(req); err != nil {
+				if _, err := planSample(a, eng, rb, service, env); err != nil {
 					errs = append(errs, fmt.Errorf("%s for %s/%s: %w", rb.Source, service, env, err))
 				}
 			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// planSample plans rb for a service and environment with sampleInputs:
+// every step rendered and its contract checked, as validate and preflight
+// need it.
+func planSample(a *app, eng *runbook.Engine, rb *runbook.Runbook, service, env string) (*runbook.RunView, error) {
+	scope, err := a.cfg.Scope(service, env)
+	if err != nil {
+		return nil, err
+	}
+	return eng.Plan(runbook.StartRequest{Runbook: rb, Service: service, Env: env, Config: scope, Inputs: sampleInputs(rb, a.cfg.Location, a.clock.Now())})
 }
 
 // sampleInputs gives every required input a valid value of its type:

@@ -18,6 +18,7 @@ type repo struct {
 	commits   map[string]*commit
 	workflows map[string]Workflow
 	runNumber map[string]int // per workflow file
+	access    access         // what GET /repos/{owner}/{repo} reports (preflight.go)
 }
 
 type commit struct {

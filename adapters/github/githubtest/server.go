@@ -50,6 +50,9 @@ type App struct {
 	InstallationID int64
 	PublicKey      *rsa.PublicKey // verifies the app's JWTs
 	Slug           string
+	// Permissions are those of its installation tokens; nil means actions,
+	// administration and contents write.
+	Permissions map[string]string
 }
 
 // Request is one request the server received.
@@ -514,6 +517,7 @@ func (s *Server) routes() {
 	m.HandleFunc(p("GET", "/repos/{owner}/{repo}/git/commits/{sha}"), s.getCommit)
 	m.HandleFunc(p("GET", "/repos/{owner}/{repo}/contents/{path...}"), s.getContents)
 	m.HandleFunc(p("PUT", "/repos/{owner}/{repo}/contents/{path...}"), s.putContents)
+	s.preflightRoutes(m, p)
 	s.mux = m
 }
 
@@ -551,7 +555,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, map[string]any{
 		"token":       token,
 		"expires_at":  exp.Format(time.RFC3339),
-		"permissions": map[string]string{"actions": "write", "administration": "write", "contents": "write"},
+		"permissions": s.appPermissions(),
 	})
 }
 
