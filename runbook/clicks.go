@@ -153,6 +153,7 @@ func (e *Engine) Abort(ctx context.Context, runID, actor, reason string) error {
 			return Refusef("run %s is already %s", runID, r.State)
 		}
 		r.State, r.EndedAt = RunAborted, now
+		r.Incident.resolve(now, actor)
 		return nil
 	}, &Event{RunID: runID, Kind: EventRunAborted, Actor: actor, At: now, Text: text}); err != nil {
 		return err

@@ -48,6 +48,9 @@ type Options struct {
 	Executor       Executor
 	MaxSteps       int
 	MaxStepsPerRun int
+	// Cadence is how often the comms lead is reminded to update the
+	// stakeholders (defaults 60 minutes, 30 for P1).
+	Cadence Cadence
 }
 
 // Engine runs runbooks: it owns every state transition, writes each one to the
@@ -110,6 +113,9 @@ type StartRequest struct {
 	Inputs map[string]string // as typed
 	Actor  string
 	Meta   map[string]string
+	// Incident is what the playbook declares: priority, kind, leads and a
+	// description. Its stage and cadence are set by the engine.
+	Incident Incident
 }
 
 // Start validates the inputs, stores the run and advances it to its first
@@ -169,7 +175,11 @@ func activeRefusal(active *ActiveRunError) error {
 // step 9 at 3 a.m.
 func (e *Engine) newRun(req StartRequest) (*Run, []StepState, *Event, error) {
 	now := e.opts.Clock.Now()
-	inputs, err := ParseInputs(req.Runbook, req.Inputs, now)
+	incident, rawInputs, err := e.declare(req, now)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	inputs, err := ParseInputs(req.Runbook, rawInputs, now)
 	if err != nil {
 		return nil, nil, nil, &Refusal{Text: err.Error()}
 	}
@@ -180,7 +190,7 @@ func (e *Engine) newRun(req StartRequest) (*Run, []StepState, *Event, error) {
 		ID: e.opts.NewID(now), RunbookID: req.Runbook.ID, Runbook: req.Runbook.Raw, Version: 1,
 		Service: req.Service, Env: req.Env, State: RunActive, StartedBy: req.Actor, StartedAt: now,
 		Remembered: map[string]any{}, Meta: maps.Clone(req.Meta), Vars: maps.Clone(req.Config),
-		Setup: e.opts.Setup,
+		Setup: e.opts.Setup, Incident: incident,
 	}
 	if run.Meta == nil {
 		run.Meta = map[string]string{}
@@ -215,7 +225,7 @@ func (e *Engine) newRun(req StartRequest) (*Run, []StepState, *Event, error) {
 		steps[i] = StepState{RunID: run.ID, StepID: s.ID, Index: i, State: Pending, Version: 1}
 	}
 	ev := &Event{RunID: run.ID, Kind: EventRunStarted, Actor: req.Actor, At: now,
-		Text: fmt.Sprintf("started %s (%s) for %s/%s%s", req.Runbook.ID, req.Runbook.Title, req.Service, req.Env, describeInputs(req.Runbook, inputs))}
+		Text: fmt.Sprintf("started %s (%s) for %s/%s%s%s", req.Runbook.ID, req.Runbook.Title, req.Service, req.Env, describeInputs(req.Runbook, inputs), describeIncident(incident))}
 	return run, steps, ev, nil
 }
 
@@ -270,6 +280,7 @@ func (e *Engine) notify(ctx context.Context, run *Run, ev Event) {
 	if e.opts.Notifier != nil {
 		e.opts.Notifier.Notify(ctx, run, ev)
 	}
+	e.followStage(ctx, run.ID, ev.Kind)
 }
 
 // load returns a run and its pinned runbook.

@@ -461,6 +461,7 @@ func (e *Engine) complete(ctx context.Context, run *Run, rb *Runbook, steps []St
 			return Refusef("run %s is already %s", r.ID, r.State)
 		}
 		r.State, r.EndedAt = RunDone, now
+		r.Incident.resolve(now, "drbot")
 		return nil
 	}, &Event{RunID: run.ID, Kind: EventRunDone, Actor: "drbot", At: now, Text: sum.Line()})
 	if _, refused := IsRefusal(err); refused {

@@ -54,6 +54,7 @@ type rawStep struct {
 	Destructive bool              `yaml:"destructive"`
 	Approvals   int               `yaml:"approvals"`
 	Auto        bool              `yaml:"auto"`
+	Recovery    *bool             `yaml:"recovery"`
 	Timeout     string            `yaml:"timeout"`
 }
 
@@ -234,7 +235,7 @@ func (v *validator) step(i int, rs rawStep, seen map[string]int, declared map[st
 		field = fmt.Sprintf("steps[%d]", i)
 	}
 	s := Step{ID: rs.ID, Title: rs.Title, Explain: strings.TrimSpace(rs.Explain), Action: rs.Action, With: rs.With, Vars: rs.Vars,
-		When: rs.When, Remember: rs.Remember, Destructive: rs.Destructive, Approvals: rs.Approvals, Auto: rs.Auto, Line: v.lines.line(path...)}
+		When: rs.When, Remember: rs.Remember, Destructive: rs.Destructive, Approvals: rs.Approvals, Auto: rs.Auto, Recovery: rs.Recovery, Line: v.lines.line(path...)}
 	if s.With == nil {
 		s.With = map[string]any{}
 	}

@@ -53,6 +53,10 @@ type Step struct {
 	Auto        bool          // runs without a click (e.g. posting a notice)
 	Timeout     time.Duration // zero means the engine default
 	Line        int           // line in the source file, for messages
+	// Recovery, when set, says whether the step is part of the recovery
+	// (the stages are derived from it); unset, a step that acts on a
+	// system (not slack.*, not manual) is (see IsRecovery).
+	Recovery *bool
 }
 
 // Runbook is a validated scenario. The engine only ever sees validated runbooks.

@@ -49,6 +49,7 @@ type Run struct {
 	Remembered map[string]any    // values steps remembered (.remember.NAME)
 	Meta       map[string]string // opaque to the engine: e.g. the bot's channel and message ts
 	Setup      Setup             // how the run runs; fixed at its start
+	Incident   Incident          // roles, priority, kind, stage, update cadence
 }
 
 // Setup is how a run runs: which adapter families are simulated, the config
@@ -123,7 +124,13 @@ const (
 	EventStepFailed   EventKind = "step.failed"
 	EventStepSkipped  EventKind = "step.skipped"
 	EventRefused      EventKind = "refused"
-	EventNote         EventKind = "note" // e.g. /dr notify text, re-attach after restart
+	EventNote         EventKind = "note"       // e.g. /dr notify text, re-attach after restart
+	EventStage        EventKind = "stage"      // the incident moved to another stage
+	EventUpdate       EventKind = "update"     // a stakeholder update was posted
+	EventUpdateDue    EventKind = "update.due" // a stakeholder update is due (a reminder)
+	EventRoles        EventKind = "roles"      // a lead was named
+	EventDrill        EventKind = "drill"      // a DR test's result was recorded
+	EventFollowUp     EventKind = "follow_up"  // a follow-up issue was raised
 )
 
 // Event is one line of a run's timeline. It is stored before it is announced.

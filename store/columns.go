@@ -90,14 +90,14 @@ func (f jsonField) Scan(src any) error {
 // pointers into r, used both as statement arguments and as scan destinations.
 var runColumns = []string{
 	"id", "runbook_id", "runbook", "version", "service", "env", "state",
-	"started_by", "started_at", "ended_at", "vars", "remembered", "meta", "setup",
+	"started_by", "started_at", "ended_at", "vars", "remembered", "meta", "setup", "incident",
 }
 
 func runFields(r *runbook.Run) []any {
 	return []any{
 		&r.ID, &r.RunbookID, &r.Runbook, &r.Version, &r.Service, &r.Env, &r.State,
 		&r.StartedBy, timeField{&r.StartedAt}, timeField{&r.EndedAt},
-		jsonField{&r.Vars}, jsonField{&r.Remembered}, jsonField{&r.Meta}, jsonField{&r.Setup},
+		jsonField{&r.Vars}, jsonField{&r.Remembered}, jsonField{&r.Meta}, jsonField{&r.Setup}, jsonField{&r.Incident},
 	}
 }
 

@@ -107,6 +107,11 @@ var migrations = []string{
 	// 6: the active run of an incident channel, found through an index
 	// rather than by decoding every active run (/dr status in a channel).
 	`CREATE INDEX runs_active_channel ON runs (json_extract(meta, '$.channel')) WHERE state = 'active';`,
+
+	// 7: the playbook's side of a run (issue 11): priority, kind, leads,
+	// stage history, stakeholder update cadence, a DR test's result, as
+	// JSON. Runs from before it read '{}': not declared.
+	`ALTER TABLE runs ADD COLUMN incident TEXT NOT NULL DEFAULT '{}';`,
 }
 
 // migrate applies the migrations the database has not recorded yet, each in
