@@ -27,6 +27,7 @@ type Config struct {
 	Runbooks string             `yaml:"runbooks"` // folder of *.yaml overriding the embedded runbooks
 	Slack    Slack              `yaml:"slack"`
 	GitHub   GitHub             `yaml:"github"`
+	Comms    Comms              `yaml:"comms"`
 	Services map[string]Service `yaml:"services"`
 	// Default names the service and environment rehearse and plan use when
 	// none is given.
@@ -279,6 +280,7 @@ func (c *Config) validate(fail func(key, format string, args ...any)) {
 			}
 		}
 	}
+	c.Comms.validate(fail)
 	if c.GitHub.PollInterval < 0 {
 		fail("github.poll_interval", "must be positive, e.g. 10s")
 	}

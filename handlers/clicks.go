@@ -24,7 +24,7 @@ const (
 )
 
 // Actions lists every button action.
-var Actions = []Action{ActApprove, ActSkip, ActRetry, ActDone, ActAbort, ActChoose}
+var Actions = []Action{ActApprove, ActSkip, ActRetry, ActDone, ActAbort, ActChoose, ActStage, ActPostUpdate, ActDrillPass, ActDrillFail, ActFollowUp}
 
 // Click is a button press on a step or the control panel.
 type Click struct {
@@ -33,6 +33,7 @@ type Click struct {
 	StepID  string // empty for run actions
 	Version int    // the step version the message showed (check-and-set)
 	UserID  string
+	Value   string // what a select picked (the stage)
 }
 
 // Click performs a button press. It runs on a worker and returns once the
@@ -40,6 +41,9 @@ type Click struct {
 // executor, holding no worker. Refusals (not an approver, stale or second click) come back
 // as text for the user; the engine has audited them on the timeline.
 func (h *Handler) Click(ctx context.Context, c Click) Reply {
+	if r, ok := h.commsClick(ctx, c); ok {
+		return r
+	}
 	e := h.opts.Engine
 	var err error
 	switch c.Action {

@@ -15,7 +15,12 @@ const (
 	FieldScenario = "scenario"
 	FieldTarget   = "target"
 	FieldComms    = "comms"
-	fieldInput    = "input."
+	// The playbook's declaration.
+	FieldPriority    = "priority"
+	FieldKind        = "kind"
+	FieldTech        = "tech"
+	FieldDescription = "description"
+	fieldInput       = "input."
 )
 
 // InputField is the form field of a runbook input.
@@ -29,15 +34,15 @@ func InputName(field string) (string, bool) {
 // StartForm is the /dr start modal: choices come from the catalog and the
 // config, values from what was typed.
 type StartForm struct {
-	Scenarios []Choice
-	Scenario  string // selected scenario, "" for none
-	Targets   []Target
-	Service   string // selected service and env, "" for none
-	Env       string
-	Comms     string      // the comms lead picked so far
-	Inputs    []FormInput // the selected scenario's inputs
-	ChannelID string      // where the command was typed, for the reply
-	Note      string      // shown above the fields (e.g. what is missing)
+	Scenarios   []Choice
+	Scenario    string // selected scenario, "" for none
+	Targets     []Target
+	Service     string // selected service and env, "" for none
+	Env         string
+	Declaration             // priority, kind, leads and description picked so far
+	Inputs      []FormInput // the selected scenario's inputs
+	ChannelID   string      // where the command was typed, for the reply
+	Note        string      // shown above the fields (e.g. what is missing)
 }
 
 // Choice is an option of a select.
@@ -58,14 +63,14 @@ type FormInput struct {
 // FormValues are a form's values as submitted (times as RFC 3339).
 type FormValues struct {
 	Scenario, Service, Env string
-	Comms                  string // the comms lead's user id, if picked
-	Inputs                 map[string]string
-	ChannelID              string
+	Declaration
+	Inputs    map[string]string
+	ChannelID string
 }
 
 // Form builds the start form for values typed so far.
 func (h *Handler) Form(v FormValues) StartForm {
-	f := StartForm{Scenario: v.Scenario, Service: v.Service, Env: v.Env, Comms: v.Comms, ChannelID: v.ChannelID}
+	f := StartForm{Scenario: v.Scenario, Service: v.Service, Env: v.Env, Declaration: v.Declaration, ChannelID: v.ChannelID}
 	for _, id := range h.opts.Catalog.IDs() {
 		f.Scenarios = append(f.Scenarios, Choice{Value: id, Label: id + ": " + h.opts.Catalog[id].Title})
 	}
@@ -112,6 +117,9 @@ func (h *Handler) Submit(userID string, v FormValues) (map[string]string, Task) 
 	} else if _, err := h.opts.Scopes.Scope(v.Service, v.Env); err != nil {
 		problems[FieldTarget] = err.Error()
 	}
+	for field, p := range v.Declaration.problems() {
+		problems[field] = p
+	}
 	inputs := map[string]string{}
 	for k, val := range v.Inputs {
 		if strings.TrimSpace(val) != "" {
@@ -126,7 +134,7 @@ func (h *Handler) Submit(userID string, v FormValues) (map[string]string, Task) 
 	if len(problems) > 0 {
 		return problems, nil
 	}
-	sr := StartRequest{Runbook: rb, Service: v.Service, Env: v.Env, Inputs: inputs, UserID: userID, Comms: v.Comms}
+	sr := StartRequest{Runbook: rb, Service: v.Service, Env: v.Env, Inputs: inputs, UserID: userID, Declaration: v.Declaration}
 	return nil, func(ctx context.Context) Reply { return h.Start(ctx, sr) }
 }
 

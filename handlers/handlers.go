@@ -66,6 +66,9 @@ type ChannelRequest struct {
 	Requester       string
 	Comms           string // the comms lead, invited too; empty if not named
 	At              time.Time
+	// Incident is the declaration the topic shows (priority, kind, leads,
+	// description).
+	Incident runbook.Incident
 }
 
 // Channel is an incident channel.
@@ -86,6 +89,8 @@ type Incidents interface {
 	Abandon(ctx context.Context, ch Channel, reason string)
 	// Announce posts a stakeholder update about a run.
 	Announce(ctx context.Context, runID, actor, text string) error
+	// UploadReport uploads a run's incident report into its channel.
+	UploadReport(ctx context.Context, runID string) error
 }
 
 // Options are the Handler's dependencies.
@@ -105,6 +110,14 @@ type Options struct {
 	// Preflight, if set, answers /dr preflight and adds its warnings to a
 	// /dr start reply.
 	Preflight Preflight
+	// Comms is the engine's comms side (nil: Engine, if it has it).
+	Comms CommsEngine
+	// FollowUps raises follow-up issues in FollowUpRepo (owner/name); nil
+	// or empty: none are offered.
+	FollowUps    FollowUps
+	FollowUpRepo string
+	// DrillMaxAge flags DR tests older than it (default 6 months).
+	DrillMaxAge time.Duration
 }
 
 // Handler turns commands, clicks and forms into engine calls.
@@ -124,6 +137,12 @@ func New(opts Options) *Handler {
 	if opts.Location == nil {
 		opts.Location = time.UTC
 	}
+	if c, ok := opts.Engine.(CommsEngine); ok && opts.Comms == nil {
+		opts.Comms = c
+	}
+	if opts.DrillMaxAge <= 0 {
+		opts.DrillMaxAge = 4380 * time.Hour
+	}
 	return &Handler{opts: opts, log: opts.Logger.Named("handlers")}
 }
 
@@ -140,6 +159,9 @@ type Reply struct {
 	Form *StartForm
 	// Choice, if not nil, asks the bot to open a step's choice form.
 	Choice *ChoiceForm
+	// Compose, if not nil, asks the bot to open a compose form (a
+	// stakeholder update, a DR test's note, a follow-up).
+	Compose *ComposeForm
 }
 
 // Task is work for a worker; its Reply goes to the user when it is done.
@@ -176,6 +198,15 @@ func (h *Handler) Command(req Request) (Reply, Task) {
 		return Reply{}, func(ctx context.Context) Reply { return h.skip(ctx, req, cmd) }
 	case VerbPreflight:
 		return h.preflight(req, cmd)
+	case VerbRoles:
+		if r, denied := h.deniedFast(h.opts.Notifiers, req.UserID, "name the leads"); denied {
+			return r, nil
+		}
+		return Reply{}, func(ctx context.Context) Reply { return h.roles(ctx, req, cmd) }
+	case VerbReport:
+		return Reply{}, func(ctx context.Context) Reply { return h.report(ctx, req, cmd) }
+	case VerbDrills:
+		return Reply{}, h.drills
 	}
 	return Reply{Text: Usage}, nil
 }
@@ -230,7 +261,7 @@ func (h *Handler) start(req Request, cmd Command) (Reply, Task) {
 	if r, denied := h.deniedFast(h.opts.Approvers, req.UserID, "start a run"); denied {
 		return r, nil
 	}
-	form := h.Form(FormValues{Scenario: cmd.Scenario, Service: cmd.Service, Env: cmd.Env, Comms: cmd.Comms, Inputs: cmd.Inputs, ChannelID: req.ChannelID})
+	form := h.Form(FormValues{Scenario: cmd.Scenario, Service: cmd.Service, Env: cmd.Env, Declaration: cmd.Declaration(), Inputs: cmd.Inputs, ChannelID: req.ChannelID})
 	if cmd.Scenario == "" {
 		return Reply{Form: &form}, nil
 	}
@@ -241,6 +272,9 @@ func (h *Handler) start(req Request, cmd Command) (Reply, Task) {
 	if msg := h.checkTarget(cmd.Service, cmd.Env); msg != "" {
 		return Reply{Text: msg}, nil
 	}
+	for _, p := range cmd.Declaration().problems() {
+		return Reply{Text: p}, nil
+	}
 	if cmd.Service == "" || cmd.Env == "" || len(missingInputs(rb, cmd.Inputs)) > 0 {
 		return Reply{Form: &form}, nil
 	}
@@ -250,7 +284,7 @@ func (h *Handler) start(req Request, cmd Command) (Reply, Task) {
 	if _, err := h.opts.Scopes.Scope(cmd.Service, cmd.Env); err != nil {
 		return Reply{Text: err.Error()}, nil
 	}
-	sr := StartRequest{Runbook: rb, Service: cmd.Service, Env: cmd.Env, Inputs: cmd.Inputs, UserID: req.UserID, Comms: cmd.Comms}
+	sr := StartRequest{Runbook: rb, Service: cmd.Service, Env: cmd.Env, Inputs: cmd.Inputs, UserID: req.UserID, Declaration: cmd.Declaration()}
 	ack := Reply{Text: fmt.Sprintf("Starting %s (%s) for %s/%s…", rb.ID, rb.Title, cmd.Service, cmd.Env)}
 	return ack, func(ctx context.Context) Reply { return h.Start(ctx, sr) }
 }
@@ -320,7 +354,7 @@ type StartRequest struct {
 	Service, Env string
 	Inputs       map[string]string
 	UserID       string
-	Comms        string // the comms lead's user id, if named
+	Declaration  // priority, kind, leads, description
 }
 
 // Start checks the run with the engine, opens the incident channel, and
@@ -334,14 +368,15 @@ func (h *Handler) Start(ctx context.Context, sr StartRequest) Reply {
 	if err != nil {
 		return Reply{Text: err.Error()}
 	}
-	start := runbook.StartRequest{Runbook: sr.Runbook, Service: sr.Service, Env: sr.Env, Config: scope, Inputs: sr.Inputs, Actor: sr.UserID}
+	start := runbook.StartRequest{Runbook: sr.Runbook, Service: sr.Service, Env: sr.Env, Config: scope, Inputs: sr.Inputs, Actor: sr.UserID,
+		Incident: sr.incident(sr.UserID, sr.Inputs)}
 	checked := h.startPreflight(ctx, sr.Service, sr.Env)
 	if err := h.opts.Engine.Check(ctx, start); err != nil {
 		return h.refusal(err)
 	}
 	ch, err := h.opts.Incidents.OpenChannel(ctx, ChannelRequest{
 		Scenario: sr.Runbook.ID, Title: sr.Runbook.Title, Service: sr.Service, Env: sr.Env,
-		Requester: sr.UserID, Comms: sr.Comms, At: h.opts.Clock.Now(),
+		Requester: sr.UserID, Comms: sr.Comms, At: h.opts.Clock.Now(), Incident: start.Incident,
 	})
 	if err != nil {
 		if text, ok := runbook.IsRefusal(err); ok {
@@ -432,13 +467,7 @@ func (h *Handler) notify(ctx context.Context, req Request, text string) Reply {
 	if err != nil {
 		return h.refusal(err)
 	}
-	if err := h.opts.Incidents.Announce(ctx, run.ID, req.UserID, text); err != nil {
-		return h.refusal(err)
-	}
-	if err := h.opts.Engine.Note(ctx, run.ID, req.UserID, "stakeholder update: "+text); err != nil {
-		return h.failure("record the update", err)
-	}
-	return Reply{Text: fmt.Sprintf("Posted your update on %s to the stakeholders.", run.ID)}
+	return h.postUpdate(ctx, req.UserID, run.ID, text)
 }
 
 // abort stops a run.

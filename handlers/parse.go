@@ -27,15 +27,22 @@ const (
 	VerbNotify Verb = "notify"
 	VerbAbort  Verb = "abort"
 	VerbSkip   Verb = "skip"
+	VerbRoles  Verb = "roles"
+	VerbReport Verb = "report"
+	VerbDrills Verb = "drills"
 )
 
 // Usage is the help text of /dr.
 const Usage = "*Usage*\n" +
-	"• `/dr start <scenario> [service=<service>] [env=<env>] [comms=@<comms lead>] [<input>=<value>]…` — start a runbook; " +
+	"• `/dr start <scenario> [service=<service>] [env=<env>] [priority=P1|P2|P3] [kind=incident|test] [comms=@<comms lead>] [tech=@<tech lead>] " +
+	"[description=\"<one line>\"] [<input>=<value>]…` — start a runbook; " +
 	"quote values with spaces: `restore_time=\"2026-11-26 09:30 Europe/London\"`. Missing values open a form.\n" +
 	"• `/dr status [<run-id>]` — where a run is (in an incident channel: that channel's run)\n" +
 	"• `/dr list` — recent runs\n" +
 	"• `/dr notify <text>` — post an update to the stakeholder channels and the timeline\n" +
+	"• `/dr roles [comms=@<comms lead>] [tech=@<tech lead>] [lead=@<incident lead>]` — name the leads of this channel's run\n" +
+	"• `/dr report [<run-id>]` — upload the incident report (Markdown) into the incident channel\n" +
+	"• `/dr drills` — the last DR test of every service, environment and scenario; old ones flagged\n" +
 	"• `/dr abort [<run-id>] [<reason>]` — stop a run (approvers only)\n" +
 	"• `/dr skip <step-id> <name>=<value> [reason=<why>]` — skip a step whose remembered value a later step needs, giving that value " +
 	"(e.g. `/dr skip scale-down previous_replicas=\"web=2 worker=1\"`; approvers only)\n" +
@@ -50,8 +57,12 @@ type Command struct {
 	Env      string
 	// Inputs are the runbook inputs given as key=value, as typed.
 	Inputs map[string]string
-	// Comms is the comms lead's user id (comms=@someone), if named.
-	Comms string
+	// Comms is the comms lead's user id (comms=@someone), if named; Tech
+	// the tech lead's and Lead the incident lead's (roles).
+	Comms, Tech, Lead string
+	// Priority, Kind and Description are the playbook's declaration, as
+	// typed (the engine checks them).
+	Priority, Kind, Description string
 	// RunID names a run (status, abort) when given.
 	RunID string
 	// StepID names the step of skip.
@@ -91,6 +102,15 @@ func Parse(text string) (Command, error) {
 		return parseSkip(rest)
 	case VerbPreflight:
 		return parsePreflight(rest)
+	case VerbRoles:
+		return parseRoles(rest)
+	case VerbReport:
+		return parseRunArg(VerbReport, rest, false)
+	case VerbDrills:
+		if rest != "" {
+			return Command{}, usageErr("`/dr drills` takes no arguments")
+		}
+		return Command{Verb: VerbDrills}, nil
 	}
 	return Command{}, usageErr(fmt.Sprintf("unknown command %q", verb))
 }
@@ -166,12 +186,16 @@ func parseStart(rest string) (Command, error) {
 			c.Service = w.value
 		case "env":
 			c.Env = w.value
-		case "comms", "comms_lead":
-			id, ok := mentionedUser(w.value)
-			if !ok {
-				return Command{}, usageErr(fmt.Sprintf("comms=%s: name the comms lead with an @mention, e.g. comms=@ana", w.value))
+		case "comms", "comms_lead", "tech", "tech_lead":
+			if err := c.setRole(key, w.value); err != nil {
+				return Command{}, err
 			}
-			c.Comms = id
+		case "priority":
+			c.Priority = w.value
+		case "kind":
+			c.Kind = w.value
+		case "description", "desc":
+			c.Description = w.value
 		case "scenario":
 			if c.Scenario != "" {
 				return Command{}, usageErr("the scenario is given twice")
@@ -180,6 +204,51 @@ func parseStart(rest string) (Command, error) {
 		default:
 			c.Inputs[key] = w.value
 		}
+	}
+	return c, nil
+}
+
+// roleNames are the keys that name a lead, with what the refusal calls it.
+var roleNames = map[string]string{
+	"comms": "comms lead", "comms_lead": "comms lead", "tech": "tech lead", "tech_lead": "tech lead",
+	"lead": "incident lead", "incident_lead": "incident lead",
+}
+
+// setRole names a lead from key=@mention.
+func (c *Command) setRole(key, value string) error {
+	id, ok := mentionedUser(value)
+	if !ok {
+		return usageErr(fmt.Sprintf("%s=%s: name the %s with an @mention, e.g. %s=@ana", key, value, roleNames[key], key))
+	}
+	switch roleNames[key] {
+	case "comms lead":
+		c.Comms = id
+	case "tech lead":
+		c.Tech = id
+	default:
+		c.Lead = id
+	}
+	return nil
+}
+
+// parseRoles reads `[comms=@x] [tech=@y] [lead=@z]`.
+func parseRoles(rest string) (Command, error) {
+	words, err := tokenize(rest)
+	if err != nil {
+		return Command{}, usageErr(err.Error())
+	}
+	c := Command{Verb: VerbRoles}
+	for _, w := range words {
+		key := strings.ToLower(w.key)
+		if _, ok := roleNames[key]; !w.hasEq || !ok {
+			return Command{}, usageErr(fmt.Sprintf("`/dr roles` takes comms=@…, tech=@… or lead=@…; got %q", w.key))
+		}
+		if err := c.setRole(key, w.value); err != nil {
+			return Command{}, err
+		}
+	}
+	if c.Comms == "" && c.Tech == "" && c.Lead == "" {
+		return Command{}, usageErr("`/dr roles` needs a lead to name, e.g. `/dr roles comms=@ana`")
 	}
 	return c, nil
 }
@@ -303,10 +372,24 @@ func (c Command) String() string {
 		if c.Comms != "" {
 			parts = append(parts, "comms=<@"+c.Comms+">")
 		}
+		if c.Tech != "" {
+			parts = append(parts, "tech=<@"+c.Tech+">")
+		}
+		for key, v := range map[string]string{"priority": c.Priority, "kind": c.Kind, "description": c.Description} {
+			if v != "" {
+				parts = append(parts, key+"="+quoteIfNeeded(v, true))
+			}
+		}
 		for _, k := range runbook.SortedKeys(c.Inputs) {
 			parts = append(parts, k+"="+quoteIfNeeded(c.Inputs[k], true))
 		}
-	case VerbStatus, VerbAbort:
+	case VerbRoles:
+		for key, id := range map[string]string{"comms": c.Comms, "tech": c.Tech, "lead": c.Lead} {
+			if id != "" {
+				parts = append(parts, key+"=<@"+id+">")
+			}
+		}
+	case VerbStatus, VerbAbort, VerbReport:
 		if c.RunID != "" {
 			parts = append(parts, c.RunID)
 		}
