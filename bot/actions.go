@@ -44,7 +44,7 @@ func (b *Bot) createChannel(ctx context.Context, req runbook.Request) (runbook.R
 	if id == "" {
 		ch, err := b.OpenChannel(ctx, handlers.ChannelRequest{
 			Scenario: view.Runbook.ID, Title: view.Runbook.Title, Service: view.Run.Service, Env: view.Run.Env,
-			Requester: view.Run.StartedBy, Comms: view.Run.Meta[handlers.MetaCommsLead], At: b.clock.Now(),
+			Requester: view.Run.StartedBy, Comms: handlers.CommsLead(view.Run), At: b.clock.Now(), Incident: view.Run.Incident,
 		})
 		if err != nil {
 			return runbook.Result{}, err

@@ -46,8 +46,13 @@ type Options struct {
 	Location            *time.Location
 	StakeholderChannels []string
 	DeveloperChannels   []string
-	Approvers           Principals
-	Responders          Principals
+	// P1Contacts are user-group ids a P1 stakeholder notice mentions.
+	P1Contacts []string
+	// FollowUps offers Raise follow-up on the closing message (a follow-up
+	// repository is configured).
+	FollowUps  bool
+	Approvers  Principals
+	Responders Principals
 	// ChannelName renders the incident channel name (config.Config.ChannelName).
 	ChannelName func(service, env string, at time.Time) string
 
@@ -149,7 +154,7 @@ func New(opts Options) (*Bot, error) {
 		log:    log,
 		clock:  opts.Clock,
 		outbox: opts.Outbox,
-		render: Renderer{Location: opts.Location},
+		render: Renderer{Location: opts.Location, P1Contacts: opts.P1Contacts, FollowUps: opts.FollowUps},
 		pool:   newPool(opts.Workers),
 	}
 	b.approvers = newAccess(opts.Approvers, b.api, opts.GroupTTL, log)

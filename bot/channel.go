@@ -23,15 +23,16 @@ var _ handlers.Incidents = (*Bot)(nil)
 // missing_scope errors that do not say (deploy/slack-app-manifest.yaml lists
 // the same).
 var scopes = map[string]string{
-	"conversations.create":     "channels:manage",
-	"conversations.setTopic":   "channels:manage",
-	"conversations.setPurpose": "channels:manage",
-	"conversations.invite":     "channels:manage",
-	"chat.postMessage":         "chat:write",
-	"conversations.history":    "channels:history",
-	"conversations.replies":    "channels:history",
-	"pins.add":                 "pins:write",
-	"usergroups.users.list":    "usergroups:read",
+	"conversations.create":       "channels:manage",
+	"conversations.setTopic":     "channels:manage",
+	"conversations.setPurpose":   "channels:manage",
+	"conversations.invite":       "channels:manage",
+	"chat.postMessage":           "chat:write",
+	"conversations.history":      "channels:history",
+	"conversations.replies":      "channels:history",
+	"pins.add":                   "pins:write",
+	"files.getUploadURLExternal": "files:write",
+	"usergroups.users.list":      "usergroups:read",
 }
 
 // scopeRefusal words a missing_scope error for the user, or returns nil.
@@ -96,10 +97,7 @@ func (b *Bot) OpenChannel(ctx context.Context, req handlers.ChannelRequest) (han
 	log = log.With(zap.String("channel_id", ch.ID))
 	log.Info("incident channel created", zap.String("channel", ch.Name))
 
-	topic := fmt.Sprintf("🚨 DR: %s · %s/%s · incident lead %s", req.Title, req.Service, req.Env, handlers.Mention(req.Requester))
-	if req.Comms != "" {
-		topic += " · comms lead " + handlers.Mention(req.Comms)
-	}
+	topic := channelTopic(req)
 	if _, err := b.api.SetTopicOfConversationContext(ctx, ch.ID, truncate(topic, maxTopic)); err != nil {
 		out.Warnings = append(out.Warnings, fmt.Sprintf("the channel topic was not set: %v", err))
 	}

@@ -29,6 +29,7 @@ func (b *Bot) Notify(ctx context.Context, run *runbook.Run, ev runbook.Event) {
 		msgs = append(msgs, message("step:"+run.ID+":"+id, kindStep, payload{RunID: run.ID, StepID: ev.StepID}))
 	}
 	msgs = append(msgs, timelineMessage(run.ID, ev))
+	msgs = append(msgs, b.commsMessages(run, ev)...)
 	if ev.Kind == runbook.EventRunDone || ev.Kind == runbook.EventRunAborted {
 		msgs = append(msgs, message("closing:"+run.ID, kindClosing, p))
 		for _, ch := range b.opts.StakeholderChannels {
@@ -59,7 +60,8 @@ func timelineMessage(runID string, ev runbook.Event) OutboxMessage {
 // changesPanel reports whether an event changes what the panel shows.
 func changesPanel(k runbook.EventKind) bool {
 	switch k {
-	case runbook.EventStepProgress, runbook.EventNote, runbook.EventRefused:
+	case runbook.EventStepProgress, runbook.EventNote, runbook.EventRefused, runbook.EventUpdate, runbook.EventUpdateDue,
+		runbook.EventDrill, runbook.EventFollowUp:
 		return false
 	}
 	return true

@@ -367,10 +367,11 @@ func (s *sender) deliver(ctx context.Context, m OutboxMessage) (string, error) {
 		}
 		return s.send(ctx, m, keyed{channel: channel, thread: root, key: m.Key, since: view.Run.StartedAt}, r.TimelineEvent(view, *p.Event))
 	case kindClosing:
-		if p.Channel != "" {
-			channel = p.Channel
-		}
-		return s.send(ctx, m, keyed{channel: channel, key: m.Key, since: view.Run.StartedAt}, r.Closing(view, s.b.clock.Now()))
+		return s.deliverClosing(ctx, m, view, channel, p)
+	case kindComms:
+		return s.deliverComms(ctx, m, view, channel, p)
+	case kindReport:
+		return s.deliverReport(ctx, view, channel)
 	}
 	return resultFailed + "unknown kind " + m.Kind, nil
 }

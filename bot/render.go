@@ -24,6 +24,10 @@ type Message struct {
 type Renderer struct {
 	// Location is the local zone shown next to UTC.
 	Location *time.Location
+	// P1Contacts are the user groups a P1 notice mentions.
+	P1Contacts []string
+	// FollowUps offers Raise follow-up on the closing message.
+	FollowUps bool
 }
 
 // Block ids of the blocks that carry buttons.
@@ -137,6 +141,9 @@ func (r Renderer) Panel(v *runbook.RunView, busy string) Message {
 		section(fmt.Sprintf("%s\nStarted %s by %s · *%s*%s", runLine(v), r.when(run.StartedAt), handlers.Mention(run.StartedBy),
 			run.State, r.ended(run))),
 	}
+	if run.Incident.Declared() {
+		blocks = append(blocks, section(r.declaration(run)))
+	}
 	lines := make([]string, len(v.Steps))
 	for i, s := range v.Steps {
 		lines[i] = handlers.StepLine(i, s)
@@ -145,6 +152,8 @@ func (r Renderer) Panel(v *runbook.RunView, busy string) Message {
 	switch {
 	case busy != "":
 		blocks = append(blocks, contextText(blockPanelControls, busy))
+	case run.State == runbook.RunActive && run.Incident.Declared():
+		blocks = append(blocks, slack.NewActionBlock(blockPanelControls, r.stageSelect(v), r.abortButton(v)))
 	case run.State == runbook.RunActive:
 		blocks = append(blocks, slack.NewActionBlock(blockPanelControls, r.abortButton(v)))
 	}
@@ -408,20 +417,48 @@ func (r Renderer) Closing(v *runbook.RunView, now time.Time) Message {
 		check = append(check, "☐ "+c)
 	}
 	blocks = append(blocks, section(strings.Join(check, "\n")))
+	if l := reportLink(v.Run); l != "" {
+		blocks = append(blocks, contextText("report", l))
+	}
 	return withMarker(v, Message{Text: head + ": " + sum.Line(), Blocks: blocks})
 }
 
 // Notice is a post to the stakeholder or developer channels: what happened,
 // service, environment, incident and comms leads and the incident channel.
+//
+// What stakeholders read holds no instruction for the incident team: a
+// missing comms lead reads "to be named" here and is asked for in the
+// incident channel (CommsAsk).
 func (r Renderer) Notice(v *runbook.RunView, text string) Message {
+	run := v.Run
+	in := run.Incident
 	head := fmt.Sprintf("🚨 *DR incident: %s*", v.Runbook.Title)
-	comms := "not named (`/dr start … comms=@someone`)"
-	if id := v.Run.Meta[handlers.MetaCommsLead]; id != "" {
-		comms = handlers.Mention(id)
+	if in.Declared() {
+		head = fmt.Sprintf("🚨 *%s DR %s: %s*", in.Priority, in.Kind.Word(), v.Runbook.Title)
+		if in.Kind == runbook.KindTest {
+			head = fmt.Sprintf("🚨 *%s %s: %s*", in.Priority, in.Kind.Word(), v.Runbook.Title)
+		}
+	}
+	body := head + "\n" + text
+	if in.Description != "" {
+		body += "\n> " + in.Description
+	}
+	if cc := r.p1Contacts(run); cc != "" {
+		body += "\n" + cc
+	}
+	lead := func(id string) string {
+		if id == "" {
+			return "to be named"
+		}
+		return handlers.Mention(id)
 	}
 	facts := fmt.Sprintf("*Service* %s · *Environment* %s · *Incident lead* %s · *Comms lead* %s · *Channel* %s · run `%s`",
-		v.Run.Service, v.Run.Env, handlers.Mention(v.Run.StartedBy), comms, channelMention(v.Run), v.Run.ID)
-	return withMarker(v, Message{Text: head + ": " + text, Blocks: []slack.Block{section(head + "\n" + text), contextText("", facts)}})
+		run.Service, run.Env, handlers.Mention(run.StartedBy), lead(handlers.CommsLead(run)), channelMention(run), run.ID)
+	if in.Declared() {
+		facts = fmt.Sprintf("*Service* %s · *Environment* %s · *Priority* %s · *Stage* %s · *Incident lead* %s · *Comms lead* %s · *Tech lead* %s · *Channel* %s · run `%s`",
+			run.Service, run.Env, in.Priority, in.Stage, lead(in.IncidentLead), lead(handlers.CommsLead(run)), lead(in.TechLead), channelMention(run), run.ID)
+	}
+	return withMarker(v, Message{Text: head + ": " + text, Blocks: []slack.Block{section(body), contextText("", facts)}})
 }
 
 // Update is a /dr notify post to the stakeholders.

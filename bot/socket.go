@@ -24,6 +24,7 @@ type Handler interface {
 	Form(v handlers.FormValues) handlers.StartForm
 	Submit(userID string, v handlers.FormValues) (map[string]string, handlers.Task)
 	Choose(ctx context.Context, userID string, f handlers.ChoiceForm, value string) handlers.Reply
+	Compose(ctx context.Context, userID string, f handlers.ComposeForm, title, body string) handlers.Reply
 }
 
 var _ Handler = (*handlers.Handler)(nil)
@@ -299,6 +300,10 @@ func (b *Bot) onInteractive(ctx context.Context, sm *socketmode.Client, h Handle
 			b.onChoice(ctx, sm, h, req, cb, seen, log)
 			return
 		}
+		if cb.View.CallbackID == composeCallbackID {
+			b.onCompose(ctx, sm, h, req, cb, seen, log)
+			return
+		}
 		if cb.View.CallbackID != formCallbackID {
 			b.ack(sm, req, nil)
 			return
@@ -342,13 +347,21 @@ func (b *Bot) onAction(ctx context.Context, h Handler, cb slack.InteractionCallb
 		channel = cb.Channel.ID
 	}
 	to := target{responseURL: cb.ResponseURL, channel: channel, user: cb.User.ID}
-	val, err := DecodeValue(a.Value)
+	raw := a.Value
+	if a.ActionID == string(handlers.ActStage) {
+		raw = a.SelectedOption.Value
+	}
+	val, err := DecodeValue(raw)
 	if err != nil {
 		b.pool.release()
 		log.Warn("unknown button", zap.String("action_id", a.ActionID), zap.Error(err))
 		return
 	}
 	click := handlers.Click{Action: handlers.Action(a.ActionID), RunID: val.RunID, StepID: val.StepID, Version: val.Version, UserID: cb.User.ID}
+	if click.Action == handlers.ActStage {
+		// The stage select carries the stage in the codec's step slot.
+		click.StepID, click.Value = "", val.StepID
+	}
 	log = log.With(zap.String("run_id", val.RunID), zap.String("step_id", val.StepID), zap.String("action_id", a.ActionID))
 	log.Info("click")
 	b.pool.run(func() {
@@ -365,6 +378,11 @@ func (b *Bot) onAction(ctx context.Context, h Handler, cb slack.InteractionCallb
 		if reply.Choice != nil {
 			reply.Choice.ChannelID = channel
 			b.openChoice(ctx, cb.TriggerID, *reply.Choice, to, log)
+			return
+		}
+		if reply.Compose != nil {
+			reply.Compose.ChannelID = channel
+			b.openCompose(ctx, cb.TriggerID, *reply.Compose, to, log)
 			return
 		}
 		if reply.Text == "" {

@@ -451,7 +451,7 @@ func TestNotifyAndAbort(t *testing.T) {
 	if got := task(context.Background()).Text; got != "Run dr-a is aborted." {
 		t.Errorf("abort reply %q", got)
 	}
-	want := "note dr-a stakeholder update: Restore is running|abort dr-a U0INCLEAD1"
+	want := "update dr-a U0INCLEAD1 Restore is running|abort dr-a U0INCLEAD1"
 	if got := strings.Join(f.engine.calls, "|"); got != want {
 		t.Errorf("calls %q, want %q", got, want)
 	}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/drbot-dev/drbot/runbook"
 )
 
 // JSON writes the report as indented JSON.
@@ -36,7 +38,7 @@ func (r Report) Markdown() []byte {
 	w("| Run | `%s` (%s) |\n", r.RunID, r.Scenario)
 	w("| Service / environment | %s / %s |\n", r.Service, r.Env)
 	if r.Priority != "" {
-		w("| Priority | %s %s |\n", r.Priority, r.Kind)
+		w("| Priority | %s %s |\n", r.Priority, runbook.IncidentKind(r.Kind).Word())
 	}
 	w("| State | %s |\n", r.State)
 	w("| Declared | %s (%s) |\n", r.Started.UTC.Format("2006-01-02 15:04:05 UTC"), r.Started.Local)

@@ -150,7 +150,7 @@ func Build(v *runbook.RunView, events []runbook.Event, now time.Time, loc *time.
 	}
 	r := Report{
 		RunID: run.ID, Scenario: v.Runbook.ID, Title: v.Runbook.Title, Service: run.Service, Env: run.Env, State: string(run.State),
-		Priority: string(in.Priority), Kind: in.Kind.Word(), Description: in.Description,
+		Priority: string(in.Priority), Kind: string(in.Kind), Description: in.Description,
 		Roles:     Roles{IncidentLead: orDefault(in.IncidentLead, run.StartedBy), CommsLead: in.CommsLead, TechLead: in.TechLead},
 		Simulated: run.Setup.Simulated, Started: at(run.StartedAt), Ended: opt(run.EndedAt), Generated: at(now),
 		zone: loc.String(),
