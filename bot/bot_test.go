@@ -48,6 +48,7 @@ type harness struct {
 	outbox *bot.MemOutbox
 	sim    *sim.Sim
 	bot    *bot.Bot
+	eng    *runbook.Engine
 }
 
 func newHarness(t testing.TB) *harness { return newHarnessWith(t, sim.Options{}) }
@@ -56,7 +57,22 @@ func newHarness(t testing.TB) *harness { return newHarnessWith(t, sim.Options{})
 // simOpts; prepare, if given, runs on the fake Slack and the outbox before
 // the bot starts (what an earlier drbot left behind).
 func newHarnessWith(t testing.TB, simOpts sim.Options, prepare ...func(*slacktest.Server, *bot.MemOutbox)) *harness {
+	return newHarnessConfig(t, harnessConfig{sim: simOpts, prepare: prepare})
+}
+
+// harnessConfig varies the harness: the simulated world, the clock of the
+// engine and the bot (nil: the system clock), the follow-up issues fake,
+// and what an earlier drbot left behind (see newHarnessWith).
+type harnessConfig struct {
+	sim       sim.Options
+	clock     runbook.Clock
+	followUps handlers.FollowUps
+	prepare   []func(*slacktest.Server, *bot.MemOutbox)
+}
+
+func newHarnessConfig(t testing.TB, hc harnessConfig) *harness {
 	t.Helper()
+	simOpts, prepare := hc.sim, hc.prepare
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	fake := slacktest.New()
 	fake.AddChannel(general, "general")
@@ -82,12 +98,16 @@ func newHarnessWith(t testing.TB, simOpts sim.Options, prepare ...func(*slacktes
 	}
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	h := &harness{t: t, ctx: ctx, slack: fake, store: st, outbox: outbox, sim: sim.New(simOpts)}
+	if hc.clock == nil {
+		hc.clock = runbook.SystemClock{}
+	}
 	h.bot, err = bot.New(bot.Options{
 		BotToken: "xoxb-test", AppToken: "xapp-test", APIURL: fake.URL(), Location: cfg.Location,
 		StakeholderChannels: cfg.Slack.StakeholderChannels, DeveloperChannels: cfg.Slack.DeveloperChannels,
 		Approvers:   bot.Principals(cfg.Slack.Approvers),
 		Responders:  bot.Principals(cfg.Slack.Responders),
 		ChannelName: cfg.ChannelName, Outbox: h.outbox, Logger: log, SendInterval: 50 * time.Millisecond,
+		Clock: hc.clock, P1Contacts: cfg.Comms.P1Contacts, FollowUps: hc.followUps != nil,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -97,10 +117,12 @@ func newHarnessWith(t testing.TB, simOpts sim.Options, prepare ...func(*slacktes
 		actions[k] = a
 	}
 	eng := runbook.New(runbook.Options{Store: st, Actions: actions, Notifier: h.bot, Authorizer: h.bot.Approvers(),
-		Logger: log, RetryBackoff: 10 * time.Millisecond})
+		Logger: log, RetryBackoff: 10 * time.Millisecond, Clock: hc.clock})
 	h.bot.Bind(eng)
+	h.eng = eng
 	hd := handlers.New(handlers.Options{Engine: eng, Runs: st, Catalog: cat, Scopes: cfg, Incidents: h.bot,
-		Approvers: h.bot.Approvers(), Notifiers: h.bot.Notifiers(), Location: cfg.Location, Logger: log})
+		Approvers: h.bot.Approvers(), Notifiers: h.bot.Notifiers(), Location: cfg.Location, Logger: log, Clock: hc.clock,
+		FollowUps: hc.followUps, FollowUpRepo: cfg.Comms.FollowUpRepo})
 
 	var wg sync.WaitGroup
 	wg.Add(1)

@@ -117,6 +117,15 @@ func (s *Server) Click(ctx context.Context, user string, m Message, actionID str
 	if !found {
 		return Ack{}, fmt.Errorf("slacktest: message %s has no %s button (has %v)", m.TS, actionID, m.Buttons())
 	}
+	return s.Send(ctx, "interactive", s.messageAction(user, m, map[string]any{
+		"action_id": b.ActionID, "block_id": b.BlockID, "value": b.Value, "style": b.Style, "type": "button",
+		"text": map[string]any{"type": "plain_text", "text": b.Text, "emoji": true},
+	}))
+}
+
+// messageAction is the block_actions payload of action (its action_ts
+// added) on message m by user.
+func (s *Server) messageAction(user string, m Message, action map[string]any) map[string]any {
 	s.mu.Lock()
 	trigger := s.nextID("trig-")
 	actionTS := s.nextTS()
@@ -141,12 +150,10 @@ func (s *Server) Click(ctx context.Context, user string, m Message, actionID str
 			"app_id": AppID, "blocks": blocks, "team": TeamID},
 		"state":        map[string]any{"values": map[string]any{}},
 		"response_url": s.srv.URL + "/response/" + trigger + "?" + q.Encode(),
-		"actions": []any{map[string]any{
-			"action_id": b.ActionID, "block_id": b.BlockID, "value": b.Value, "style": b.Style, "type": "button",
-			"text": map[string]any{"type": "plain_text", "text": b.Text, "emoji": true}, "action_ts": actionTS,
-		}},
+		"actions":      []any{action},
 	}
-	return s.Send(ctx, "interactive", payload)
+	action["action_ts"] = actionTS
+	return payload
 }
 
 // viewPayload is a view as interactive payloads carry it, with state.

@@ -103,6 +103,7 @@ type Server struct {
 	ephemerals []Ephemeral
 	pins       map[string][]string
 	views      []View
+	files      []*File // files upload v2 (files.go)
 	groups     map[string][]string
 	calls      []Call
 	failures   map[string][]string        // method → error codes to answer, in turn
@@ -158,6 +159,7 @@ func New(opts ...Option) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws", s.serveSocket)
 	mux.HandleFunc("/response/", s.serveResponseURL)
+	mux.HandleFunc("/upload/", s.serveUpload)
 	mux.HandleFunc("/", s.serveAPI)
 	s.srv = httptest.NewServer(mux)
 	return s
@@ -406,7 +408,8 @@ var neededScope = map[string]string{
 }
 
 func (s *Server) methods() map[string]func(map[string]any) map[string]any {
-	return map[string]func(map[string]any) map[string]any{
+	m := s.fileMethods()
+	for k, v := range map[string]func(map[string]any) map[string]any{
 		"auth.test": func(map[string]any) map[string]any {
 			return ok(map[string]any{"url": TeamURL, "team": "drbot-test", "user": "drbot", "team_id": TeamID, "user_id": BotUserID, "bot_id": BotID})
 		},
@@ -433,7 +436,10 @@ func (s *Server) methods() map[string]func(map[string]any) map[string]any {
 		"views.open":            s.view("views.open"),
 		"views.update":          s.view("views.update"),
 		"usergroups.users.list": s.groupMembers,
+	} {
+		m[k] = v
 	}
+	return m
 }
 
 var channelNamePattern = regexp.MustCompile(`^[a-z0-9_-]{1,80}$`)

@@ -1,0 +1,300 @@
+package bot_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/drbot-dev/drbot/bot/slacktest"
+	"github.com/drbot-dev/drbot/handlers"
+	"github.com/drbot-dev/drbot/runbook"
+)
+
+// settableClock is the injected clock of the reminder tests: it stands
+// still until the test moves it.
+type settableClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *settableClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *settableClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// fakeIssues stands in for the GitHub adapter's CreateIssue.
+type fakeIssues struct {
+	mu      sync.Mutex
+	created []string
+}
+
+func (f *fakeIssues) CreateIssue(_ context.Context, repo, title, body string) (runbook.Link, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.created = append(f.created, repo+"|"+title+"|"+body)
+	return runbook.Link{Label: repo + "#12: " + title, URL: "https://github.com/" + repo + "/issues/12"}, nil
+}
+
+// startWith starts scenario-2 with extra /dr start arguments and returns
+// the incident channel.
+func (h *harness) startWith(args string) slacktest.Channel {
+	h.t.Helper()
+	ack := h.command(lead, general, scenario2+restoreTime()+" "+args)
+	if !strings.Contains(ackText(ack), "Starting scenario-2") {
+		h.t.Fatalf("ack %s", ack.Payload)
+	}
+	if _, err := h.slack.WaitEphemeral(h.ctx, lead, "Started run dr-"); err != nil {
+		h.t.Fatalf("%v; replies: %+v", err, h.slack.Ephemerals())
+	}
+	ch, err := h.slack.WaitChannel(h.ctx)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return ch
+}
+
+// waitText waits for a top-level message of channel whose text or blocks
+// contain text.
+func (h *harness) waitText(channel, text string) slacktest.Message {
+	h.t.Helper()
+	m, err := h.slack.WaitMessage(h.ctx, channel, func(m slacktest.Message) bool { return strings.Contains(m.AllText(), text) })
+	if err != nil {
+		h.t.Fatalf("%v (messages: %v)", err, texts(h.slack.Messages(channel)))
+	}
+	return m
+}
+
+// waitView waits for the n-th view opened.
+func (h *harness) waitView(n int) slacktest.View {
+	h.t.Helper()
+	var v slacktest.View
+	if err := pollViews(h, n, &v); err != nil {
+		h.t.Fatal(err)
+	}
+	return v
+}
+
+func textValue(s string) map[string]any {
+	return map[string]any{"value": map[string]any{"type": "plain_text_input", "value": s}}
+}
+
+// TestDeclarationReachesTopicPanelAndNotice starts a P1 without a comms lead
+// from the command line: the declaration is on the topic, the panel and the
+// notice; the notice mentions the P1 contacts and tells the stakeholders
+// nothing meant for the team; the comms lead is asked for in the incident
+// channel, named with /dr roles, and the stage changes are posted.
+func TestDeclarationReachesTopicPanelAndNotice(t *testing.T) {
+	h := newHarness(t)
+	ch := h.startWith(`priority=P1 tech=<@` + platform1 + `> description="Orders since 09:00 are lost"`)
+	for _, want := range []string{"P1 DR incident", "tech lead <@" + platform1 + ">", "Orders since 09:00 are lost", "incident lead <@" + lead + ">"} {
+		if !strings.Contains(ch.Topic, want) {
+			t.Errorf("topic %q lacks %q", ch.Topic, want)
+		}
+	}
+	panel := h.slack.Messages(ch.ID)[0]
+	for _, want := range []string{"*P1 incident*", "stage *investigating*", "*Tech lead* <@" + platform1 + ">", "*Comms lead* to be named", "Orders since 09:00 are lost"} {
+		if !strings.Contains(panel.AllText(), want) {
+			t.Errorf("panel lacks %q:\n%s", want, panel.AllText())
+		}
+	}
+	ask := h.waitText(ch.ID, "no comms lead is named")
+	if !strings.Contains(ask.AllText(), "<@"+lead+">") || !strings.Contains(ask.AllText(), "/dr roles comms=@someone") {
+		t.Errorf("comms lead request: %s", ask.AllText())
+	}
+
+	step := h.stepMessage(ch.ID, 1, "Stop the web app and workers", "awaiting approval")
+	h.click(lead, step, handlers.ActApprove)
+	notice := h.waitText(stakeChan, "DR incident: Loss of data")
+	all := notice.AllText()
+	for _, want := range []string{"P1 DR incident", "<!subteam^S0P1ONCALL>", "*Priority* P1", "*Comms lead* to be named", "*Tech lead* <@" + platform1 + ">", "Orders since 09:00 are lost", "<#" + ch.ID + ">"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("notice lacks %q:\n%s", want, all)
+		}
+	}
+	for _, instruction := range []string{"/dr", "`/", "comms=", "name one"} {
+		if strings.Contains(all, instruction) {
+			t.Errorf("the stakeholder notice holds an instruction for the team (%q):\n%s", instruction, all)
+		}
+	}
+	// The first recovery step started: the stakeholders hear the stage.
+	h.waitText(stakeChan, "investigating → recovering")
+
+	h.command(lead, ch.ID, "roles comms=<@"+comms+">")
+	if _, err := h.slack.WaitMessage(h.ctx, ch.ID, func(m slacktest.Message) bool {
+		return m.TS == panel.TS && strings.Contains(m.AllText(), "*Comms lead* <@"+comms+">")
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The comms lead sets the stage from the panel; the stakeholders and
+	// the timeline hear it.
+	panel, _ = h.slack.Message(ch.ID, panel.TS)
+	if _, err := h.slack.Select(h.ctx, comms, panel, string(handlers.ActStage), "monitoring"); err != nil {
+		t.Fatal(err)
+	}
+	h.waitText(stakeChan, "recovering → monitoring (set by hand)")
+	run := h.runs()[0]
+	events, err := h.store.Events(h.ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stages []string
+	for _, ev := range events {
+		if ev.Kind == runbook.EventStage {
+			stages = append(stages, ev.Text)
+		}
+	}
+	if len(stages) != 2 || run.Incident.Stage != runbook.StageMonitoring {
+		t.Errorf("stage events %v, stage %s", stages, run.Incident.Stage)
+	}
+}
+
+// TestReminderPostsAPrefilledUpdate moves the injected clock past a P1's
+// 30-minute cadence: the comms lead is reminded in the incident channel,
+// the Post update button opens a form drafted with the stage, the steps
+// done and the next step, and submitting it reaches the stakeholders and
+// the timeline and restarts the cadence.
+func TestReminderPostsAPrefilledUpdate(t *testing.T) {
+	clock := &settableClock{now: time.Now().UTC()}
+	h := newHarnessConfig(t, harnessConfig{clock: clock})
+	ch := h.startWith(`priority=P1 comms=<@` + comms + `>`)
+	step := h.stepMessage(ch.ID, 1, "Stop the web app and workers", "awaiting approval")
+	h.click(lead, step, handlers.ActApprove)
+	h.stepMessage(ch.ID, 5, "Set required PR approvers to 6", "awaiting approval")
+
+	clock.Add(29 * time.Minute)
+	if n, err := h.eng.RemindDue(h.ctx); n != 0 || err != nil {
+		t.Fatalf("reminded %d (%v) before the update was due", n, err)
+	}
+	clock.Add(2 * time.Minute)
+	if n, err := h.eng.RemindDue(h.ctx); n != 1 || err != nil {
+		t.Fatalf("reminded %d (%v) when due", n, err)
+	}
+	reminder := h.waitText(ch.ID, "a stakeholder update is due")
+	if !strings.Contains(reminder.AllText(), "<@"+comms+">") {
+		t.Errorf("the reminder does not mention the comms lead: %s", reminder.AllText())
+	}
+	h.click(comms, reminder, handlers.ActPostUpdate)
+	view := h.waitView(1)
+	body, _ := json.Marshal(view.Body)
+	for _, want := range []string{"Stage: recovering.", "Stop the web app and workers", "Next: Set required PR approvers to 6."} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("the update form is not pre-filled with %q: %s", want, body)
+		}
+	}
+	if _, err := h.slack.SubmitView(h.ctx, comms, view.ID, map[string]map[string]any{"body": textValue("Stage: recovering. The app is stopped; the restore comes next.")}); err != nil {
+		t.Fatal(err)
+	}
+	h.waitText(stakeChan, "The app is stopped; the restore comes next.")
+	run := h.runs()[0]
+	if !run.Incident.LastUpdate.Equal(clock.Now()) {
+		t.Errorf("last update %s, want %s", run.Incident.LastUpdate, clock.Now())
+	}
+	clock.Add(10 * time.Minute)
+	if n, _ := h.eng.RemindDue(h.ctx); n != 0 {
+		t.Error("reminded again right after an update")
+	}
+}
+
+// TestReportDrillAndFollowUpAtTheEnd ends a DR test: the incident report is
+// uploaded with files upload v2 and linked from the closing message to the
+// stakeholders; the closing message records the test's result and raises a
+// follow-up issue, linked on the timeline.
+func TestReportDrillAndFollowUpAtTheEnd(t *testing.T) {
+	issues := &fakeIssues{}
+	h := newHarnessConfig(t, harnessConfig{followUps: issues})
+	ch := h.startWith(`kind=test comms=<@` + comms + `>`)
+	h.stepMessage(ch.ID, 1, "Stop the web app and workers", "awaiting approval")
+	panel := h.slack.Messages(ch.ID)[0]
+	h.click(lead, panel, handlers.ActAbort)
+
+	f, err := h.slack.WaitFile(h.ctx, "-report.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Channel != ch.ID || !strings.Contains(string(f.Content), "# Incident report: Loss of data") {
+		t.Errorf("report %s in %s:\n%s", f.Name, f.Channel, f.Content)
+	}
+	for _, m := range []string{"files.getUploadURLExternal", "files.completeUploadExternal"} {
+		if len(h.slack.Calls(m)) == 0 {
+			t.Errorf("%s was not called", m)
+		}
+	}
+	run := h.runs()[0]
+	events, err := h.store.Events(h.ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range events {
+		if !strings.Contains(string(f.Content), string(ev.Kind)) {
+			t.Errorf("the report lacks event %d %s", ev.Seq, ev.Kind)
+		}
+	}
+	linked := h.waitText(stakeChan, "-report.md")
+	if !strings.Contains(linked.AllText(), "was aborted") || !strings.Contains(linked.AllText(), f.ID) {
+		t.Errorf("stakeholder closing message does not link the report: %s", linked.AllText())
+	}
+
+	closing := h.waitText(ch.ID, "DR test result")
+	h.click(comms, closing, handlers.ActDrillPass)
+	view := h.waitView(1)
+	if _, err := h.slack.SubmitView(h.ctx, comms, view.ID, map[string]map[string]any{"body": textValue("restored in time")}); err != nil {
+		t.Fatal(err)
+	}
+	h.waitText(ch.ID, "DR test result: *pass*")
+	if d := h.runs()[0].Incident.Drill; d == nil || !d.Passed || d.Note != "restored in time" || d.By != comms {
+		t.Errorf("drill result %+v", d)
+	}
+
+	closing, _ = h.slack.Message(ch.ID, closing.TS)
+	h.click(comms, closing, handlers.ActFollowUp)
+	view = h.waitView(2)
+	if _, err := h.slack.SubmitView(h.ctx, comms, view.ID, map[string]map[string]any{
+		"title": textValue("Script the data check"), "body": textValue("It took 20 minutes by hand.")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.slack.WaitEphemeral(h.ctx, comms, "issues/12"); err != nil {
+		t.Fatal(err)
+	}
+	if len(issues.created) != 1 || issues.created[0] != "DFE-Digital/itt-mentor-services|Script the data check|It took 20 minutes by hand." {
+		t.Errorf("issues %v", issues.created)
+	}
+	events, _ = h.store.Events(h.ctx, run.ID)
+	last := events[len(events)-1]
+	if last.Kind != runbook.EventFollowUp || len(last.Links) != 1 || !strings.HasSuffix(last.Links[0].URL, "/issues/12") {
+		t.Errorf("last event %+v", last)
+	}
+
+	// /dr report uploads a fresh one.
+	h.command(lead, ch.ID, "report")
+	if err := pollFiles(h, 2); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func pollFiles(h *harness, n int) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		done := 0
+		for _, f := range h.slack.Files() {
+			if f.Completed {
+				done++
+			}
+		}
+		if done >= n {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return context.DeadlineExceeded
+}
