@@ -30,6 +30,8 @@ Usage:
   drbot serve [--simulate[=github,kubernetes,azure]]
   drbot validate [FILE...]
   drbot preflight [--service S] [--env E] [--json] [--simulate=LIST]
+  drbot report RUN [--format md|json] [--db PATH]
+  drbot drills [--service S] [--db PATH]
   drbot version
 
 Environment: DRBOT_CONFIG (default drbot.yaml), DRBOT_DB (default drbot.db),
@@ -65,6 +67,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		err = validate(ctx, a, rest)
 	case "preflight":
 		err = preflightCmd(ctx, a, rest)
+	case "report":
+		err = reportCmd(ctx, a, rest)
+	case "drills":
+		err = drills(ctx, a, rest)
 	case "version":
 		err = version(a)
 	case "help", "-h", "--help":

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
@@ -58,7 +59,12 @@ func serve(ctx context.Context, a *app, args []string) error {
 		Location: cfg.Location, StakeholderChannels: cfg.Slack.StakeholderChannels, DeveloperChannels: cfg.Slack.DeveloperChannels,
 		Approvers: bot.Principals(cfg.Slack.Approvers), Responders: bot.Principals(cfg.Slack.Responders),
 		ChannelName: cfg.ChannelName, Outbox: storeoutbox.Outbox{S: a.store}, Clock: a.clock, Logger: log, Workers: *workers,
+		P1Contacts: cfg.Comms.P1Contacts, FollowUps: cfg.Comms.FollowUpRepo != "",
 	})
+	if err != nil {
+		return err
+	}
+	followUps, err := a.followUps(string(simulate))
 	if err != nil {
 		return err
 	}
@@ -68,6 +74,7 @@ func serve(ctx context.Context, a *app, args []string) error {
 	eng := runbook.New(runbook.Options{
 		Store: a.store, Actions: reg, Notifier: b, Authorizer: b.Approvers(), Clock: a.clock, Logger: log,
 		Guard: cfg.Guard(), Setup: runbook.Setup{Config: cfg.File, Store: db},
+		Cadence: runbook.Cadence{Every: cfg.Comms.UpdateEvery, P1: cfg.Comms.UpdateEveryP1},
 	})
 	b.Bind(eng)
 	checker, err := a.preflightChecker(string(simulate))
@@ -78,10 +85,14 @@ func serve(ctx context.Context, a *app, args []string) error {
 		Engine: eng, Runs: a.store, Catalog: a.catalog, Scopes: cfg, Incidents: b,
 		Approvers: b.Approvers(), Notifiers: b.Notifiers(), Clock: a.clock, Location: cfg.Location, Logger: log,
 		Preflight: checker,
+		FollowUps: followUps, FollowUpRepo: cfg.Comms.FollowUpRepo, DrillMaxAge: cfg.Comms.DrillMaxAge,
 	})
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return b.Run(gctx, h) })
+	// Stakeholder update reminders: when one is due is stored with the run;
+	// this only looks, every remindEvery, with the engine's clock.
+	g.Go(func() error { eng.Remind(gctx, remindEvery); return nil })
 	g.Go(func() error {
 		// Runs left open by an earlier process get their messages back
 		// (buttons a crash left "in progress…") and go on; a failure to
@@ -116,6 +127,9 @@ func serve(ctx context.Context, a *app, args []string) error {
 	}
 	return err
 }
+
+// remindEvery bounds how late a stakeholder update reminder may come.
+const remindEvery = 30 * time.Second
 
 // simulateFlag is --simulate: alone it means every adapter ("all"), with a
 // value the list of adapters to simulate.

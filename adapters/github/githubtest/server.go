@@ -176,6 +176,7 @@ type Server struct {
 	requests     []Request
 	unhandled    []Request
 	dispatches   []Dispatch
+	issues       []Issue // created by POST /repos/{owner}/{repo}/issues (issues.go)
 	faults       []*Fault
 	tokens       map[string]time.Time // installation token -> expiry
 	exchanges    int
@@ -518,6 +519,7 @@ func (s *Server) routes() {
 	m.HandleFunc(p("GET", "/repos/{owner}/{repo}/contents/{path...}"), s.getContents)
 	m.HandleFunc(p("PUT", "/repos/{owner}/{repo}/contents/{path...}"), s.putContents)
 	s.preflightRoutes(m, p)
+	m.HandleFunc(p("POST", "/repos/{owner}/{repo}/issues"), s.createIssue)
 	s.mux = m
 }
 
