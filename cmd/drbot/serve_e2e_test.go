@@ -455,7 +455,7 @@ func TestServeScenario1EndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.message(stakeChan, "DR incident: Loss of database server")
+	s.message(stakeChan, "P2 DR test: Loss of database server") // dr_test=true declares a DR test
 	for _, id := range []string{"freeze-merges", "enable-maintenance", "maintenance-message", "deploy-branch", "deploy"} {
 		s.approve(ch.ID, steps[id], lead)
 	}
