@@ -101,7 +101,7 @@ func TestDeclarationReachesTopicPanelAndNotice(t *testing.T) {
 			t.Errorf("topic %q lacks %q", ch.Topic, want)
 		}
 	}
-	panel := h.slack.Messages(ch.ID)[0]
+	panel := h.waitText(ch.ID, "stage *investigating*")
 	for _, want := range []string{"*P1 incident*", "stage *investigating*", "*Tech lead* <@" + platform1 + ">", "*Comms lead* to be named", "Orders since 09:00 are lost"} {
 		if !strings.Contains(panel.AllText(), want) {
 			t.Errorf("panel lacks %q:\n%s", want, panel.AllText())
@@ -196,9 +196,12 @@ func TestReminderPostsAPrefilledUpdate(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.waitText(stakeChan, "The app is stopped; the restore comes next.")
-	run := h.runs()[0]
-	if !run.Incident.LastUpdate.Equal(clock.Now()) {
-		t.Errorf("last update %s, want %s", run.Incident.LastUpdate, clock.Now())
+	// The update is recorded after it is queued for the stakeholders.
+	for h.ctx.Err() == nil && !h.runs()[0].Incident.LastUpdate.Equal(clock.Now()) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := h.runs()[0].Incident.LastUpdate; !got.Equal(clock.Now()) {
+		t.Errorf("last update %s, want %s", got, clock.Now())
 	}
 	clock.Add(10 * time.Minute)
 	if n, _ := h.eng.RemindDue(h.ctx); n != 0 {
@@ -297,4 +300,39 @@ func pollFiles(h *harness, n int) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return context.DeadlineExceeded
+}
+
+// TestReminderSurvivesARestart: the update falls due while drbot is down;
+// the next process reminds of it once (it is stored, not a timer), its
+// button posts the update, and an ended run is not reminded of.
+func TestReminderSurvivesARestart(t *testing.T) {
+	clock := &settableClock{now: time.Now().UTC()}
+	r := newRestartableAt(t, clock)
+	ch := r.startWith(`comms=<@` + comms + `>`)
+	r.stepMessage(ch.ID, 1, "Stop the web app and workers", "awaiting approval")
+
+	r.stop()
+	clock.Add(61 * time.Minute) // P2: every 60 minutes
+	r.launch()
+	if n, err := r.eng.RemindDue(r.ctx); n != 1 || err != nil {
+		t.Fatalf("reminded %d (%v) after the restart", n, err)
+	}
+	if n, _ := r.eng.RemindDue(r.ctx); n != 0 {
+		t.Errorf("reminded %d more times", n)
+	}
+	reminder := r.waitText(ch.ID, "a stakeholder update is due")
+	r.click(comms, reminder, handlers.ActPostUpdate)
+	view := r.waitView(1)
+	if _, err := r.slack.SubmitView(r.ctx, comms, view.ID, map[string]map[string]any{"body": textValue("Still investigating.")}); err != nil {
+		t.Fatal(err)
+	}
+	r.waitText(stakeChan, "Still investigating.")
+
+	panel := r.slack.Messages(ch.ID)[0]
+	r.click(lead, panel, handlers.ActAbort)
+	r.waitText(ch.ID, "was aborted")
+	clock.Add(3 * time.Hour)
+	if n, _ := r.eng.RemindDue(r.ctx); n != 0 {
+		t.Errorf("an aborted run was reminded of %d times", n)
+	}
 }

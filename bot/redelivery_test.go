@@ -28,12 +28,16 @@ import (
 // the same database and fake Slack, as after a crash.
 type restartable struct {
 	*harness
-	stop func()
+	clock runbook.Clock // of every bot and engine started; nil: the system clock
+	stop  func()
 	logs *observer.ObservedLogs // info and above, of every bot started
 	core zapcore.Core
 }
 
-func newRestartable(t *testing.T) *restartable {
+func newRestartable(t *testing.T) *restartable { return newRestartableAt(t, nil) }
+
+// newRestartableAt is newRestartable with the bots and engines on clock.
+func newRestartableAt(t *testing.T, clock runbook.Clock) *restartable {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	fake := slacktest.New()
@@ -47,7 +51,7 @@ func newRestartable(t *testing.T) *restartable {
 	}
 	obs, logs := observer.New(zap.InfoLevel)
 	r := &restartable{harness: &harness{t: t, ctx: ctx, slack: fake, store: st, sim: sim.New(sim.Options{})}, logs: logs,
-		core: zapcore.NewTee(zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)).Core(), obs)}
+		core: zapcore.NewTee(zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)).Core(), obs), clock: clock}
 	t.Cleanup(func() {
 		if r.stop != nil {
 			r.stop()
@@ -79,6 +83,7 @@ func (r *restartable) launch() {
 		StakeholderChannels: cfg.Slack.StakeholderChannels, DeveloperChannels: cfg.Slack.DeveloperChannels,
 		Approvers: bot.Principals(cfg.Slack.Approvers), Responders: bot.Principals(cfg.Slack.Responders),
 		ChannelName: cfg.ChannelName, Outbox: storeoutbox.Outbox{S: r.store}, Logger: log, SendInterval: 20 * time.Millisecond,
+		Clock: r.clock,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -88,11 +93,11 @@ func (r *restartable) launch() {
 		actions[k] = a
 	}
 	eng := runbook.New(runbook.Options{Store: r.store, Actions: actions, Notifier: b, Authorizer: b.Approvers(),
-		Logger: log, RetryBackoff: 10 * time.Millisecond})
+		Logger: log, RetryBackoff: 10 * time.Millisecond, Clock: r.clock})
 	b.Bind(eng)
 	hd := handlers.New(handlers.Options{Engine: eng, Runs: r.store, Catalog: cat, Scopes: cfg, Incidents: b,
-		Approvers: b.Approvers(), Notifiers: b.Notifiers(), Location: cfg.Location, Logger: log})
-	r.bot = b
+		Approvers: b.Approvers(), Notifiers: b.Notifiers(), Location: cfg.Location, Logger: log, Clock: r.clock})
+	r.bot, r.eng = b, eng
 
 	before := r.slack.Connections()
 	ctx, cancel := context.WithCancel(r.ctx)
