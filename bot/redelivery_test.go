@@ -30,8 +30,8 @@ type restartable struct {
 	*harness
 	clock runbook.Clock // of every bot and engine started; nil: the system clock
 	stop  func()
-	logs *observer.ObservedLogs // info and above, of every bot started
-	core zapcore.Core
+	logs  *observer.ObservedLogs // info and above, of every bot started
+	core  zapcore.Core
 }
 
 func newRestartable(t *testing.T) *restartable { return newRestartableAt(t, nil) }
