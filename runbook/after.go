@@ -28,7 +28,7 @@ func (e *Engine) RecordDrill(ctx context.Context, runID, actor string, passed bo
 			ev.Text += " — " + r.Incident.Drill.Note
 		}
 		if prev != nil {
-			ev.Text += fmt.Sprintf(" (replaces %s recorded by <@%s>)", prev.Word(), prev.By)
+			ev.Text += fmt.Sprintf(" (replaces %s recorded by %s)", prev.Word(), mention(prev.By))
 		}
 		return nil
 	}, ev)

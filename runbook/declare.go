@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -76,7 +77,18 @@ func describeIncident(in Incident) string {
 	if in.Description != "" {
 		s += ": " + in.Description
 	}
-	return s + "; " + in.Roles(func(id string) string { return "<@" + id + ">" })
+	return s + "; " + in.Roles(mention)
+}
+
+var slackUserID = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
+
+// mention writes a Slack user id as a mention and anything else (a
+// terminal user) as it is.
+func mention(id string) string {
+	if slackUserID.MatchString(id) {
+		return "<@" + id + ">"
+	}
+	return id
 }
 
 // SetRoles names leads of a run (empty values keep the current ones) and
@@ -91,7 +103,7 @@ func (e *Engine) SetRoles(ctx context.Context, runID, actor string, roles Incide
 		set := func(dst *string, id, role string) {
 			if id != "" && id != *dst {
 				*dst = id
-				named = append(named, fmt.Sprintf("%s <@%s>", role, id))
+				named = append(named, role+" "+mention(id))
 			}
 		}
 		set(&r.Incident.IncidentLead, roles.IncidentLead, "incident lead")
