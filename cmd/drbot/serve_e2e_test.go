@@ -355,9 +355,18 @@ func TestServeScenario2EndToEnd(t *testing.T) {
 			t.Errorf("closing message lacks %q", want)
 		}
 	}
-	s.message(stakeChan, "finished")
-
 	runID := runIDPattern.FindString(closing.Text)
+	// The incident report is uploaded into the channel (files upload v2)
+	// and the stakeholders' closing message links it.
+	report, err := s.slack.WaitFile(s.ctx, runID+"-report.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report.Channel != ch.ID || !strings.Contains(string(report.Content), "| Time to recover | **") {
+		t.Errorf("report in %s:\n%s", report.Channel, report.Content)
+	}
+	s.message(stakeChan, runID+"-report.md")
+
 	st := s.openStore()
 	run, err := st.Run(s.ctx, runID)
 	if err != nil {
