@@ -336,3 +336,56 @@ func TestReminderSurvivesARestart(t *testing.T) {
 		t.Errorf("an aborted run was reminded of %d times", n)
 	}
 }
+
+// TestStartFormDeclaration fills the playbook's fields in the start form:
+// they reach the topic, the panel and the stakeholder notice.
+func TestStartFormDeclaration(t *testing.T) {
+	h := newHarness(t)
+	h.command(lead, general, "start scenario-2 service=itt-mentor-services env=staging")
+	view := h.waitView(1)
+	raw, _ := json.Marshal(view.Body)
+	for _, field := range []string{handlers.FieldPriority, handlers.FieldKind, handlers.FieldTech, handlers.FieldDescription} {
+		if !strings.Contains(string(raw), `"block_id":"`+field+`"`) {
+			t.Errorf("the form has no %s field", field)
+		}
+	}
+	ack, err := h.slack.SubmitView(h.ctx, lead, view.ID, map[string]map[string]any{
+		handlers.FieldScenario:    {"form.scenario": selected("scenario-2")},
+		handlers.FieldTarget:      {"value": selected("itt-mentor-services/staging")},
+		handlers.FieldComms:       {"value": map[string]any{"type": "users_select", "selected_user": comms}},
+		handlers.FieldTech:        {"value": map[string]any{"type": "users_select", "selected_user": platform1}},
+		handlers.FieldPriority:    {"value": selected("P1")},
+		handlers.FieldKind:        {"value": selected("test")},
+		handlers.FieldDescription: textValue("Yearly DR test of the restore"),
+		"input.restore_time":      {"value": map[string]any{"type": "datetimepicker", "selected_date_time": time.Now().Add(-time.Hour).Unix()}},
+	})
+	if err != nil || !strings.Contains(string(ack.Payload), `"response_action":"clear"`) {
+		t.Fatalf("submit: %v %s", err, ack.Payload)
+	}
+	ch, err := h.slack.WaitChannel(h.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"P1 DR test", "comms lead <@" + comms + ">", "tech lead <@" + platform1 + ">", "Yearly DR test of the restore"} {
+		if !strings.Contains(ch.Topic, want) {
+			t.Errorf("topic %q lacks %q", ch.Topic, want)
+		}
+	}
+	panel := h.waitText(ch.ID, "*P1 DR test*")
+	if !strings.Contains(panel.AllText(), "*Tech lead* <@"+platform1+">") || !strings.Contains(panel.AllText(), "Yearly DR test of the restore") {
+		t.Errorf("panel: %s", panel.AllText())
+	}
+	h.click(lead, h.stepMessage(ch.ID, 1, "Stop the web app and workers", "awaiting approval"), handlers.ActApprove)
+	notice := h.waitText(stakeChan, "P1 DR test: Loss of data")
+	for _, want := range []string{"*Comms lead* <@" + comms + ">", "*Tech lead* <@" + platform1 + ">", "Yearly DR test of the restore", "<!subteam^S0P1ONCALL>"} {
+		if !strings.Contains(notice.AllText(), want) {
+			t.Errorf("notice lacks %q:\n%s", want, notice.AllText())
+		}
+	}
+	if strings.Contains(notice.AllText(), "/dr") {
+		t.Errorf("the notice holds a command for the team:\n%s", notice.AllText())
+	}
+	if run := h.runs()[0]; run.Incident.Kind != runbook.KindTest || run.Vars["inputs"].(map[string]any)["dr_test"] != true {
+		t.Errorf("a DR test started as %s with inputs %v", run.Incident.Kind, run.Vars["inputs"])
+	}
+}

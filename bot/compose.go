@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 	"go.uber.org/zap"
 
 	"github.com/drbot-dev/drbot/handlers"
+	"github.com/drbot-dev/drbot/runbook"
 )
 
 // The compose form: a small modal for text a person writes — a stakeholder
@@ -108,4 +110,38 @@ func (b *Bot) onCompose(ctx context.Context, sm *socketmode.Client, h Handler, r
 			b.respond(ctx, to, h.Compose(ctx, cb.User.ID, f, title, body).Text, log)
 		}
 	})
+}
+
+// declarationBlocks are the start form's playbook fields besides the comms
+// lead: priority, kind, tech lead and a one-line description.
+func (r Renderer) declarationBlocks(d handlers.Declaration) []slack.Block {
+	// choice is a select of options (value, label), current (else def) picked.
+	choice := func(field, label, hint, current, def string, options ...[2]string) slack.Block {
+		if current == "" {
+			current = def
+		}
+		sel := slack.NewOptionsSelectBlockElement(slack.OptTypeStatic, plain(label, maxOptionText), formValueAction)
+		for _, o := range options {
+			opt := slack.NewOptionBlockObject(o[0], plain(o[1], maxOptionText), nil)
+			sel.Options = append(sel.Options, opt)
+			if strings.EqualFold(o[0], current) {
+				sel = sel.WithInitialOption(opt)
+			}
+		}
+		return slack.NewInputBlock(field, plain(label, maxLabel), plain(hint, maxHint), sel)
+	}
+	tech := slack.NewOptionsSelectBlockElement(slack.OptTypeUser, plain("Who leads the technical work?", maxOptionText), formValueAction)
+	tech.InitialUser = d.Tech
+	desc := slack.NewPlainTextInputBlockElement(plain("e.g. Orders since 09:00 are lost", maxOptionText), formValueAction)
+	if d.Description != "" {
+		desc = desc.WithInitialValue(d.Description)
+	}
+	return []slack.Block{
+		choice(handlers.FieldPriority, "Priority", "P1 updates the stakeholders every 30 minutes and tells the P1 contacts.", d.Priority, string(runbook.DefaultPriority),
+			[2]string{"P1", "P1 — highest"}, [2]string{"P2", "P2"}, [2]string{"P3", "P3"}),
+		choice(handlers.FieldKind, "Real incident or DR test", "A DR test records pass or fail at its end (drbot drills).", d.Kind, string(runbook.KindIncident),
+			[2]string{"incident", "Real incident"}, [2]string{"test", "DR test"}),
+		slack.NewInputBlock(handlers.FieldTech, plain("Tech lead", maxLabel), nil, tech).WithOptional(true),
+		slack.NewInputBlock(handlers.FieldDescription, plain("Description", maxLabel), plain("One line for the topic, the panel and the stakeholders.", maxHint), desc).WithOptional(true),
+	}
 }

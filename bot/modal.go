@@ -120,6 +120,7 @@ func (r Renderer) Modal(f handlers.StartForm) slack.ModalViewRequest {
 	comms.InitialUser = f.Comms
 	blocks = append(blocks, slack.NewInputBlock(handlers.FieldComms, plain("Comms lead", maxLabel),
 		plain("Invited to the incident channel and named in the stakeholder notice.", maxHint), comms).WithOptional(true))
+	blocks = append(blocks, r.declarationBlocks(f.Declaration)...)
 
 	for _, in := range f.Inputs {
 		blocks = append(blocks, r.inputBlock(in))
@@ -204,6 +205,14 @@ func formValues(view slack.View) handlers.FormValues {
 				v.Service, v.Env, _ = strings.Cut(val, "/")
 			case blockID == handlers.FieldComms:
 				v.Comms = val
+			case blockID == handlers.FieldTech:
+				v.Tech = val
+			case blockID == handlers.FieldPriority:
+				v.Priority = val
+			case blockID == handlers.FieldKind:
+				v.Kind = val
+			case blockID == handlers.FieldDescription:
+				v.Description = val
 			default:
 				if name, ok := handlers.InputName(blockID); ok && val != "" {
 					v.Inputs[name] = val
