@@ -196,3 +196,9 @@ func (b *Bot) Announce(ctx context.Context, runID, actor, text string) error {
 	}
 	return nil
 }
+
+// InviteLeads brings leads named after the start (/dr roles) into the
+// incident channel; it returns a warning when some could not be invited.
+func (b *Bot) InviteLeads(ctx context.Context, channel string, users ...string) string {
+	return b.invite(ctx, channel, users...)
+}

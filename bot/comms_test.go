@@ -129,7 +129,17 @@ func TestDeclarationReachesTopicPanelAndNotice(t *testing.T) {
 	// The first recovery step started: the stakeholders hear the stage.
 	h.waitText(stakeChan, "investigating → recovering")
 
-	h.command(lead, ch.ID, "roles comms=<@"+comms+">")
+	// The tech lead named now is in no responder group: only /dr roles invites him.
+	if c := channelByID(h, ch.ID); contains(c.Members, "U0TECHLD01") {
+		t.Fatal("U0TECHLD01 is in the channel already")
+	}
+	h.command(lead, ch.ID, "roles comms=<@"+comms+"> tech=<@U0TECHLD01>")
+	if _, err := h.slack.WaitEphemeral(h.ctx, lead, "Named the leads"); err != nil {
+		t.Fatal(err)
+	}
+	if c := channelByID(h, ch.ID); !contains(c.Members, "U0TECHLD01") {
+		t.Errorf("the tech lead named later was not invited: %v", c.Members)
+	}
 	if _, err := h.slack.WaitMessage(h.ctx, ch.ID, func(m slacktest.Message) bool {
 		return m.TS == panel.TS && strings.Contains(m.AllText(), "*Comms lead* <@"+comms+">")
 	}); err != nil {
@@ -388,4 +398,13 @@ func TestStartFormDeclaration(t *testing.T) {
 	if run := h.runs()[0]; run.Incident.Kind != runbook.KindTest || run.Vars["inputs"].(map[string]any)["dr_test"] != true {
 		t.Errorf("a DR test started as %s with inputs %v", run.Incident.Kind, run.Vars["inputs"])
 	}
+}
+
+func channelByID(h *harness, id string) slacktest.Channel {
+	for _, c := range h.slack.Channels() {
+		if c.ID == id {
+			return c
+		}
+	}
+	return slacktest.Channel{}
 }

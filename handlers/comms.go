@@ -186,7 +186,13 @@ func (h *Handler) roles(ctx context.Context, req Request, cmd Command) Reply {
 	if err := h.comms().SetRoles(ctx, run.ID, req.UserID, runbook.Incident{IncidentLead: cmd.Lead, CommsLead: cmd.Comms, TechLead: cmd.Tech}); err != nil {
 		return h.refusal(err)
 	}
-	return Reply{Text: fmt.Sprintf("Named the leads of %s.", run.ID)}
+	text := fmt.Sprintf("Named the leads of %s.", run.ID)
+	if ch := run.Meta["channel"]; ch != "" {
+		if w := h.opts.Incidents.InviteLeads(ctx, ch, cmd.Lead, cmd.Comms, cmd.Tech); w != "" {
+			text += "\n⚠️ " + w
+		}
+	}
+	return Reply{Text: text}
 }
 
 // report uploads the incident report of a run (the channel's, or named).

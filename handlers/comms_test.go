@@ -46,6 +46,11 @@ func (f *fakeIncidents) UploadReport(_ context.Context, runID string) error {
 	return nil
 }
 
+func (f *fakeIncidents) InviteLeads(_ context.Context, channel string, users ...string) string {
+	f.announced = append(f.announced, "invite "+channel+" "+strings.Join(users, ","))
+	return ""
+}
+
 type fakeFollowUps struct{ created []string }
 
 func (f *fakeFollowUps) CreateIssue(_ context.Context, repo, title, body string) (runbook.Link, error) {

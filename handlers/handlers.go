@@ -91,6 +91,9 @@ type Incidents interface {
 	Announce(ctx context.Context, runID, actor, text string) error
 	// UploadReport uploads a run's incident report into its channel.
 	UploadReport(ctx context.Context, runID string) error
+	// InviteLeads brings leads named later into the incident channel; it
+	// returns a warning when some could not be invited.
+	InviteLeads(ctx context.Context, channelID string, users ...string) string
 }
 
 // Options are the Handler's dependencies.
