@@ -106,7 +106,7 @@ func (b *Bot) OpenChannel(ctx context.Context, req handlers.ChannelRequest) (han
 	if _, err := b.api.SetPurposeOfConversationContext(ctx, ch.ID, truncate(purpose, maxTopic)); err != nil {
 		out.Warnings = append(out.Warnings, fmt.Sprintf("the channel purpose was not set: %v", err))
 	}
-	if w := b.invite(ctx, ch.ID, req.Requester, req.Comms); w != "" {
+	if w := b.invite(ctx, ch.ID, req.Requester, req.Comms, req.Incident.TechLead); w != "" {
 		out.Warnings = append(out.Warnings, w)
 	}
 	for _, w := range out.Warnings {
