@@ -76,6 +76,12 @@ func StatusText(v *runbook.RunView, loc *time.Location, now time.Time) string {
 	} else {
 		fmt.Fprintf(&b, " · ended %s\n", runbook.FormatBoth(r.EndedAt, loc))
 	}
+	if in := r.Incident; in.Declared() {
+		fmt.Fprintf(&b, "%s %s · stage *%s* · %s\n", in.Priority, in.Kind.Word(), in.Stage, in.Roles(Mention))
+		if next := in.NextUpdate(); r.State == runbook.RunActive && !next.IsZero() {
+			fmt.Fprintf(&b, "Next stakeholder update due %s\n", runbook.FormatBoth(next, loc))
+		}
+	}
 	for i, s := range v.Steps {
 		b.WriteString(StepLine(i, s) + "\n")
 	}
