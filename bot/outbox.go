@@ -334,7 +334,7 @@ func (s *sender) deliver(ctx context.Context, m OutboxMessage) (string, error) {
 		return "", fmt.Errorf("view %s: %w", p.RunID, err)
 	}
 	channel := view.Run.Meta[metaChannel]
-	if channel == "" && !(m.Kind == kindClosing && p.Channel != "") {
+	if channel == "" && !(p.Channel != "" && (m.Kind == kindClosing || m.Kind == kindComms)) {
 		return resultNoChannel, nil
 	}
 	r := s.b.render
