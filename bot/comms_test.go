@@ -279,7 +279,8 @@ func TestReportDrillAndFollowUpAtTheEnd(t *testing.T) {
 	if _, err := h.slack.WaitEphemeral(h.ctx, comms, "issues/12"); err != nil {
 		t.Fatal(err)
 	}
-	if len(issues.created) != 1 || issues.created[0] != "DFE-Digital/itt-mentor-services|Script the data check|It took 20 minutes by hand." {
+	if len(issues.created) != 1 || !strings.HasPrefix(issues.created[0], "DFE-Digital/itt-mentor-services|Script the data check|It took 20 minutes by hand.") ||
+		!strings.Contains(issues.created[0], slacktest.TeamURL+"archives/"+ch.ID+"/p") {
 		t.Errorf("issues %v", issues.created)
 	}
 	events, _ = h.store.Events(h.ctx, run.ID)

@@ -81,3 +81,13 @@ func (b *Bot) filePermalink(fileID, name string) string {
 	}
 	return b.teamURL + "files/" + b.self + "/" + fileID + "/" + name
 }
+
+// TimelineLink links a run's timeline thread, when its root is posted and
+// the workspace URL is known.
+func (b *Bot) TimelineLink(ctx context.Context, runID string) string {
+	view, err := b.engine.View(ctx, runID)
+	if err != nil {
+		return ""
+	}
+	return b.permalink(view.Run.Meta[metaChannel], view.Run.Meta[metaTimelineTS])
+}

@@ -112,8 +112,7 @@ func (h *Handler) commsClick(ctx context.Context, c Click) (Reply, bool) {
 			return Reply{Text: "No follow-up repository is configured (comms.follow_up_repo in drbot.yaml)."}, true
 		}
 		return Reply{Compose: &ComposeForm{Purpose: PurposeFollowUp, RunID: c.RunID,
-			Heading: fmt.Sprintf("Raise a follow-up of %s as an issue in %s; it is linked on the run's timeline.", c.RunID, h.opts.FollowUpRepo),
-			Body:    fmt.Sprintf("Raised from DR run %s by drbot.", c.RunID)}}, true
+			Heading: fmt.Sprintf("Raise a follow-up of %s as an issue in %s. The issue links back to the run's timeline, and the timeline to the issue.", c.RunID, h.opts.FollowUpRepo)}}, true
 	}
 	return Reply{}, false
 }
@@ -148,7 +147,7 @@ func (h *Handler) Compose(ctx context.Context, userID string, f ComposeForm, tit
 		}
 		return Reply{Text: fmt.Sprintf("Recorded the DR test %s as %s.", f.RunID, map[bool]string{true: "passed", false: "failed"}[f.Passed])}
 	case PurposeFollowUp:
-		link, err := h.opts.FollowUps.CreateIssue(ctx, h.opts.FollowUpRepo, strings.TrimSpace(title), body)
+		link, err := h.opts.FollowUps.CreateIssue(ctx, h.opts.FollowUpRepo, strings.TrimSpace(title), h.followUpBody(ctx, f.RunID, body))
 		if err != nil {
 			h.log.Error("raise follow-up", zap.String("run_id", f.RunID), zap.String("user_id", userID), zap.Error(err))
 			return Reply{Text: fmt.Sprintf("The follow-up was not raised: %v. Try again, or raise it by hand.", err)}
@@ -159,6 +158,16 @@ func (h *Handler) Compose(ctx context.Context, userID string, f ComposeForm, tit
 		return Reply{Text: fmt.Sprintf("Raised %s: %s", link.Label, link.URL)}
 	}
 	return Reply{Text: "This form is not one drbot knows."}
+}
+
+// followUpBody is a follow-up issue's body with a link back to the run's
+// timeline.
+func (h *Handler) followUpBody(ctx context.Context, runID, body string) string {
+	back := "Raised from DR run " + runID + " with drbot"
+	if u := h.opts.Incidents.TimelineLink(ctx, runID); u != "" {
+		back += "; its timeline: " + u
+	}
+	return strings.TrimSpace(body) + "\n\n---\n" + back + "."
 }
 
 // postUpdate posts a stakeholder update and records it: on the timeline and

@@ -51,6 +51,10 @@ func (f *fakeIncidents) InviteLeads(_ context.Context, channel string, users ...
 	return ""
 }
 
+func (f *fakeIncidents) TimelineLink(_ context.Context, runID string) string {
+	return "https://slack.example/archives/CA/p1"
+}
+
 type fakeFollowUps struct{ created []string }
 
 func (f *fakeFollowUps) CreateIssue(_ context.Context, repo, title, body string) (runbook.Link, error) {
@@ -129,7 +133,8 @@ func TestCommsClicksAndForms(t *testing.T) {
 	if got := strings.Join(f.engine.calls, "|"); got != want {
 		t.Errorf("engine calls\n%s\nwant\n%s", got, want)
 	}
-	if len(follow.created) != 1 || !strings.HasPrefix(follow.created[0], "DFE-Digital/itt-mentor-services: Script the data check") {
+	if len(follow.created) != 1 || follow.created[0] != "DFE-Digital/itt-mentor-services: Script the data check: so it is quicker\n\n---\n"+
+		"Raised from DR run dr-a with drbot; its timeline: https://slack.example/archives/CA/p1." {
 		t.Errorf("issues %v", follow.created)
 	}
 

@@ -94,6 +94,9 @@ type Incidents interface {
 	// InviteLeads brings leads named later into the incident channel; it
 	// returns a warning when some could not be invited.
 	InviteLeads(ctx context.Context, channelID string, users ...string) string
+	// TimelineLink links a run's timeline thread ("" when unknown), for
+	// what is raised after the run to link back to.
+	TimelineLink(ctx context.Context, runID string) string
 }
 
 // Options are the Handler's dependencies.
