@@ -100,11 +100,9 @@ func (s *Server) completeUpload(p map[string]any) map[string]any {
 			return slackError("file_not_found")
 		}
 		f.Title, f.Channel, f.Comment, f.Completed = in.Title, ch, str(p, "initial_comment"), true
+		// Slack shows the shared file as a message of its own; the fake keeps
+		// it as a File (Files, WaitFile), apart from the messages drbot posts.
 		out = append(out, map[string]any{"id": f.ID, "title": f.Title})
-		if ch != "" {
-			// Slack shares the file as a message in the channel.
-			s.messages = append(s.messages, &Message{Channel: ch, TS: s.nextTS(), Text: strings.TrimSpace(f.Comment + " [file " + f.Name + "]")})
-		}
 	}
 	return ok(map[string]any{"files": out})
 }
