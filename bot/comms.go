@@ -41,18 +41,21 @@ const (
 // stage, the leads; the description under it.
 func (r Renderer) declaration(run *runbook.Run) string {
 	in := run.Incident
-	lead := func(id string) string {
-		if id == "" {
-			return "to be named"
-		}
-		return handlers.Mention(id)
-	}
 	line := fmt.Sprintf("*%s %s* · stage *%s* · *Incident lead* %s · *Comms lead* %s · *Tech lead* %s",
-		in.Priority, in.Kind.Word(), in.Stage, lead(in.IncidentLead), lead(handlers.CommsLead(run)), lead(in.TechLead))
+		in.Priority, in.Kind.Word(), in.Stage, leadName(in.IncidentLead), leadName(handlers.CommsLead(run)), leadName(in.TechLead))
 	if in.Description != "" {
 		line += "\n> " + in.Description
 	}
 	return line
+}
+
+// leadName names a lead for people: a mention, or "to be named" (never an
+// instruction: stakeholders read it too).
+func leadName(id string) string {
+	if id == "" {
+		return "to be named"
+	}
+	return handlers.Mention(id)
 }
 
 // stageSelect is the panel's select to set the stage by hand; the stages a

@@ -446,17 +446,11 @@ func (r Renderer) Notice(v *runbook.RunView, text string) Message {
 	if cc := r.p1Contacts(run); cc != "" {
 		body += "\n" + cc
 	}
-	lead := func(id string) string {
-		if id == "" {
-			return "to be named"
-		}
-		return handlers.Mention(id)
-	}
 	facts := fmt.Sprintf("*Service* %s · *Environment* %s · *Incident lead* %s · *Comms lead* %s · *Channel* %s · run `%s`",
-		run.Service, run.Env, handlers.Mention(run.StartedBy), lead(handlers.CommsLead(run)), channelMention(run), run.ID)
+		run.Service, run.Env, handlers.Mention(run.StartedBy), leadName(handlers.CommsLead(run)), channelMention(run), run.ID)
 	if in.Declared() {
 		facts = fmt.Sprintf("*Service* %s · *Environment* %s · *Priority* %s · *Stage* %s · *Incident lead* %s · *Comms lead* %s · *Tech lead* %s · *Channel* %s · run `%s`",
-			run.Service, run.Env, in.Priority, in.Stage, lead(in.IncidentLead), lead(handlers.CommsLead(run)), lead(in.TechLead), channelMention(run), run.ID)
+			run.Service, run.Env, in.Priority, in.Stage, leadName(in.IncidentLead), leadName(handlers.CommsLead(run)), leadName(in.TechLead), channelMention(run), run.ID)
 	}
 	return withMarker(v, Message{Text: head + ": " + text, Blocks: []slack.Block{section(body), contextText("", facts)}})
 }

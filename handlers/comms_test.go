@@ -78,9 +78,14 @@ func TestStartDeclaration(t *testing.T) {
 	if len(f.incidents.opened) != 1 || f.incidents.opened[0].Incident.Priority != runbook.P1 || f.incidents.opened[0].Comms != "U0COMMSLD1" {
 		t.Errorf("channel request %+v", f.incidents.opened)
 	}
-	reply, task = f.h.Command(Request{UserID: "U0INCLEAD1", Text: "start scenario-2 service=itt-mentor-services env=staging priority=P9 " + restore})
-	if task != nil || !strings.Contains(reply.Text, `priority "P9"`) {
-		t.Errorf("bad priority answered %q", reply.Text)
+	for args, want := range map[string]string{
+		"priority=P9":                `priority "P9"`,
+		"kind=incident dr_test=true": "dr_test=true contradicts kind=incident",
+	} {
+		reply, task = f.h.Command(Request{UserID: "U0INCLEAD1", Text: "start scenario-2 service=itt-mentor-services env=staging " + args + " " + restore})
+		if task != nil || !strings.Contains(reply.Text, want) {
+			t.Errorf("%s answered %q, want %q in the ack", args, reply.Text, want)
+		}
 	}
 }
 

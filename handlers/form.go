@@ -117,14 +117,14 @@ func (h *Handler) Submit(userID string, v FormValues) (map[string]string, Task) 
 	} else if _, err := h.opts.Scopes.Scope(v.Service, v.Env); err != nil {
 		problems[FieldTarget] = err.Error()
 	}
-	for field, p := range v.Declaration.problems() {
-		problems[field] = p
-	}
 	inputs := map[string]string{}
 	for k, val := range v.Inputs {
 		if strings.TrimSpace(val) != "" {
 			inputs[k] = val
 		}
+	}
+	if _, err := v.Declaration.declare(rb, inputs, userID); err != nil {
+		problems[declarationField(err.Error())] = err.Error()
 	}
 	if err := h.checkInputs(rb, inputs); err != nil {
 		for _, e := range splitErrors(err) {
@@ -136,6 +136,17 @@ func (h *Handler) Submit(userID string, v FormValues) (map[string]string, Task) 
 	}
 	sr := StartRequest{Runbook: rb, Service: v.Service, Env: v.Env, Inputs: inputs, UserID: userID, Declaration: v.Declaration}
 	return nil, func(ctx context.Context) Reply { return h.Start(ctx, sr) }
+}
+
+// declarationField is the form field a declaration problem is about.
+func declarationField(msg string) string {
+	switch {
+	case strings.HasPrefix(msg, "priority"):
+		return FieldPriority
+	case strings.Contains(msg, "description"):
+		return FieldDescription
+	}
+	return FieldKind
 }
 
 // inputFieldOf finds the input an error of ParseInputs is about ("input NAME

@@ -278,8 +278,8 @@ func (h *Handler) start(req Request, cmd Command) (Reply, Task) {
 	if msg := h.checkTarget(cmd.Service, cmd.Env); msg != "" {
 		return Reply{Text: msg}, nil
 	}
-	for _, p := range cmd.Declaration().problems() {
-		return Reply{Text: p}, nil
+	if _, err := cmd.Declaration().declare(rb, cmd.Inputs, req.UserID); err != nil {
+		return h.refusal(err), nil
 	}
 	if cmd.Service == "" || cmd.Env == "" || len(missingInputs(rb, cmd.Inputs)) > 0 {
 		return Reply{Form: &form}, nil
@@ -374,15 +374,19 @@ func (h *Handler) Start(ctx context.Context, sr StartRequest) Reply {
 	if err != nil {
 		return Reply{Text: err.Error()}
 	}
+	declared, err := sr.declare(sr.Runbook, sr.Inputs, sr.UserID)
+	if err != nil {
+		return h.refusal(err)
+	}
 	start := runbook.StartRequest{Runbook: sr.Runbook, Service: sr.Service, Env: sr.Env, Config: scope, Inputs: sr.Inputs, Actor: sr.UserID,
-		Incident: sr.incident(sr.UserID, sr.Inputs)}
+		Incident: declared}
 	checked := h.startPreflight(ctx, sr.Service, sr.Env)
 	if err := h.opts.Engine.Check(ctx, start); err != nil {
 		return h.refusal(err)
 	}
 	ch, err := h.opts.Incidents.OpenChannel(ctx, ChannelRequest{
 		Scenario: sr.Runbook.ID, Title: sr.Runbook.Title, Service: sr.Service, Env: sr.Env,
-		Requester: sr.UserID, Comms: sr.Comms, At: h.opts.Clock.Now(), Incident: start.Incident,
+		Requester: sr.UserID, Comms: sr.Comms, At: h.opts.Clock.Now(), Incident: declared,
 	})
 	if err != nil {
 		if text, ok := runbook.IsRefusal(err); ok {

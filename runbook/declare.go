@@ -18,12 +18,15 @@ const DrillInput = "dr_test"
 // characters, https://api.slack.com/methods/conversations.setTopic).
 const maxDescription = 150
 
-// declare completes the playbook's declaration of a run: the priority and
-// kind checked, the incident lead defaulting to whoever starts it, the
-// first stage, the update cadence. A DR test sets the runbook's dr_test
-// input, and dr_test=true declares a DR test, so the two never disagree.
-func (e *Engine) declare(req StartRequest, now time.Time) (Incident, map[string]string, error) {
-	in := req.Incident
+// Declare checks the playbook's declaration of a run started with rb and
+// inputs (as typed), and returns it and the inputs as the run will have
+// them: priority and kind parsed, the description on one line, the
+// incident lead defaulting to actor. A DR test sets the runbook's dr_test
+// input, and dr_test=true without a kind declares a DR test, so the two
+// never disagree. Every problem is in one refusal. The engine calls it when
+// a run starts; callers that show the declaration before (the channel
+// topic) call it too.
+func Declare(rb *Runbook, in Incident, inputs map[string]string, actor string) (Incident, map[string]string, error) {
 	var problems []string
 	p, err := ParsePriority(string(in.Priority))
 	if err != nil {
@@ -33,23 +36,24 @@ func (e *Engine) declare(req StartRequest, now time.Time) (Incident, map[string]
 	if err != nil {
 		problems = append(problems, err.Error())
 	}
+	kindGiven := in.Kind != ""
 	in.Priority, in.Kind = p, k
 	in.Description = strings.Join(strings.Fields(in.Description), " ")
 	if n := len([]rune(in.Description)); n > maxDescription {
 		problems = append(problems, fmt.Sprintf("the description is %d characters; keep it to one line of at most %d", n, maxDescription))
 	}
-	inputs := maps.Clone(req.Inputs)
+	inputs = maps.Clone(inputs)
 	if inputs == nil {
 		inputs = map[string]string{}
 	}
-	if _, ok := req.Runbook.Input(DrillInput); ok {
-		given, set := inputs[DrillInput]
-		switch b, perr := strconv.ParseBool(strings.TrimSpace(given)); {
-		case !set || strings.TrimSpace(given) == "":
+	if _, ok := rb.Input(DrillInput); ok {
+		given := strings.TrimSpace(inputs[DrillInput])
+		switch b, perr := strconv.ParseBool(given); {
+		case given == "":
 			if in.Kind == KindTest {
 				inputs[DrillInput] = "true"
 			}
-		case perr == nil && b && in.Kind == KindIncident && req.Incident.Kind == "":
+		case perr == nil && b && !kindGiven:
 			in.Kind = KindTest
 		case perr == nil && b != (in.Kind == KindTest):
 			problems = append(problems, fmt.Sprintf("%s=%s contradicts kind=%s; give one of them", DrillInput, given, in.Kind))
@@ -59,7 +63,17 @@ func (e *Engine) declare(req StartRequest, now time.Time) (Incident, map[string]
 		return Incident{}, nil, &Refusal{Text: strings.Join(problems, "; ")}
 	}
 	if in.IncidentLead == "" {
-		in.IncidentLead = req.Actor
+		in.IncidentLead = actor
+	}
+	return in, inputs, nil
+}
+
+// declare completes a run's declaration (Declare) with its first stage
+// and its stakeholder update cadence.
+func (e *Engine) declare(req StartRequest, now time.Time) (Incident, map[string]string, error) {
+	in, inputs, err := Declare(req.Runbook, req.Incident, req.Inputs, req.Actor)
+	if err != nil {
+		return Incident{}, nil, err
 	}
 	in.Stage = StageInvestigating
 	in.Stages = []StageChange{{Stage: StageInvestigating, At: now, By: req.Actor}}
