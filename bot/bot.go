@@ -46,15 +46,15 @@ type Options struct {
 	Location            *time.Location
 	StakeholderChannels []string
 	DeveloperChannels   []string
+	Approvers           Principals
+	Responders          Principals
+	// ChannelName renders the incident channel name (config.Config.ChannelName).
+	ChannelName func(service, env string, at time.Time) string
 	// P1Contacts are user-group ids a P1 stakeholder notice mentions.
 	P1Contacts []string
 	// FollowUps offers Raise follow-up on the closing message (a follow-up
 	// repository is configured).
-	FollowUps  bool
-	Approvers  Principals
-	Responders Principals
-	// ChannelName renders the incident channel name (config.Config.ChannelName).
-	ChannelName func(service, env string, at time.Time) string
+	FollowUps bool
 
 	Outbox Outbox
 	Clock  runbook.Clock
