@@ -96,7 +96,7 @@ func (r Renderer) StageChange(v *runbook.RunView, ev runbook.Event) Message {
 func (r Renderer) CommsAsk(v *runbook.RunView) Message {
 	in := v.Run.Incident
 	text := fmt.Sprintf("👋 %s, no comms lead is named for this %s. The comms lead updates the stakeholders (every %s for %s) and keeps the stage current. "+
-		"Name one with `/dr roles comms=@someone`.", handlers.Mention(in.IncidentLead), in.Kind.Word(), runbook.HumanDuration(in.UpdateEvery), in.Priority)
+		"Name one with `/dr roles comms=@someone`.", handlers.Mention(in.IncidentLead), in.Kind.Word(), runbook.Minutes(in.UpdateEvery), in.Priority)
 	return withMarker(v, Message{Text: "No comms lead is named yet", Blocks: []slack.Block{section(text)}})
 }
 

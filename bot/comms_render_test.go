@@ -36,7 +36,7 @@ func TestRenderCommsGolden(t *testing.T) {
 		}},
 		{"reminder", func() any {
 			return r.Reminder(declared(fixtureView(t, true, midRun)), runbook.Event{Kind: runbook.EventUpdateDue, Actor: "drbot", At: at(31),
-				Text: "a stakeholder update is due (the last went out 31m0s ago; every 30m0s for P1)"})
+				Text: "a stakeholder update is due (the last went out 31 minutes ago; every 30 minutes for P1)"})
 		}},
 		{"closing_drill_controls", func() any {
 			v := declared(fixtureView(t, true, midRun))

@@ -457,7 +457,14 @@ func (r Renderer) Notice(v *runbook.RunView, text string) Message {
 
 // Update is a /dr notify post to the stakeholders.
 func (r Renderer) Update(v *runbook.RunView, actor, text string, at time.Time) Message {
-	head := fmt.Sprintf("📣 *Update on the DR incident* on %s / %s", v.Run.Service, v.Run.Env)
+	what := "DR incident"
+	if in := v.Run.Incident; in.Declared() {
+		what = fmt.Sprintf("%s %s", in.Priority, in.Kind.Word())
+		if !in.IsTest() {
+			what = fmt.Sprintf("%s DR %s", in.Priority, in.Kind.Word())
+		}
+	}
+	head := fmt.Sprintf("📣 *Update on the %s* on %s / %s", what, v.Run.Service, v.Run.Env)
 	facts := fmt.Sprintf("from %s · %s · %s · run `%s`", handlers.Mention(actor), r.when(at), channelMention(v.Run), v.Run.ID)
 	return withMarker(v, Message{Text: head + ": " + text, Blocks: []slack.Block{section(head + "\n" + text), contextText("", facts)}})
 }

@@ -199,3 +199,12 @@ func (in Incident) Roles(mention func(string) string) string {
 	}
 	return fmt.Sprintf("incident lead %s · comms lead %s · tech lead %s", name(in.IncidentLead), name(in.CommsLead), name(in.TechLead))
 }
+
+// Minutes writes a cadence for people: "30 minutes", "1 minute".
+func Minutes(d time.Duration) string {
+	n := int(d.Round(time.Minute) / time.Minute)
+	if n == 1 {
+		return "1 minute"
+	}
+	return fmt.Sprintf("%d minutes", n)
+}

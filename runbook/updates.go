@@ -41,7 +41,7 @@ func (e *Engine) RemindDue(ctx context.Context) (int, error) {
 			}
 			r.Incident.RemindedFor = d
 			ev.Text = fmt.Sprintf("a stakeholder update is due (the last went out %s ago; every %s for %s)",
-				HumanDuration(now.Sub(r.Incident.LastUpdate).Round(time.Minute)), HumanDuration(r.Incident.UpdateEvery), r.Incident.Priority)
+				Minutes(now.Sub(r.Incident.LastUpdate)), Minutes(r.Incident.UpdateEvery), r.Incident.Priority)
 			return nil
 		}, ev)
 		switch {
