@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drbot-dev/drbot/adapters/github"
+	"github.com/drbot-dev/drbot/adapters/github/githubtest"
 	"github.com/drbot-dev/drbot/bot/slacktest"
 	"github.com/drbot-dev/drbot/handlers"
 	"github.com/drbot-dev/drbot/runbook"
@@ -32,17 +34,16 @@ func (c *settableClock) Add(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-// fakeIssues stands in for the GitHub adapter's CreateIssue.
-type fakeIssues struct {
-	mu      sync.Mutex
-	created []string
-}
-
-func (f *fakeIssues) CreateIssue(_ context.Context, repo, title, body string) (runbook.Link, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.created = append(f.created, repo+"|"+title+"|"+body)
-	return runbook.Link{Label: repo + "#12: " + title, URL: "https://github.com/" + repo + "/issues/12"}, nil
+// newGitHub is the real GitHub adapter on the GitHub fake: follow-ups
+// become issues there.
+func newGitHub(t *testing.T) (*github.Client, *githubtest.Server) {
+	t.Helper()
+	srv := githubtest.New(t, githubtest.Config{Token: "ghp_comms"})
+	c, err := github.New(github.Options{BaseURL: srv.URL(), Token: "ghp_comms", HTTPClient: srv.Client(), Clock: srv.Clock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, srv
 }
 
 // startWith starts scenario-2 with extra /dr start arguments and returns
@@ -224,8 +225,8 @@ func TestReminderPostsAPrefilledUpdate(t *testing.T) {
 // stakeholders; the closing message records the test's result and raises a
 // follow-up issue, linked on the timeline.
 func TestReportDrillAndFollowUpAtTheEnd(t *testing.T) {
-	issues := &fakeIssues{}
-	h := newHarnessConfig(t, harnessConfig{followUps: issues})
+	gh, ghFake := newGitHub(t)
+	h := newHarnessConfig(t, harnessConfig{followUps: gh})
 	ch := h.startWith(`kind=test comms=<@` + comms + `>`)
 	h.stepMessage(ch.ID, 1, "Stop the web app and workers", "awaiting approval")
 	panel := h.slack.Messages(ch.ID)[0]
@@ -276,16 +277,17 @@ func TestReportDrillAndFollowUpAtTheEnd(t *testing.T) {
 		"title": textValue("Script the data check"), "body": textValue("It took 20 minutes by hand.")}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.slack.WaitEphemeral(h.ctx, comms, "issues/12"); err != nil {
+	if _, err := h.slack.WaitEphemeral(h.ctx, comms, "issues/1"); err != nil {
 		t.Fatal(err)
 	}
-	if len(issues.created) != 1 || !strings.HasPrefix(issues.created[0], "DFE-Digital/itt-mentor-services|Script the data check|It took 20 minutes by hand.") ||
-		!strings.Contains(issues.created[0], slacktest.TeamURL+"archives/"+ch.ID+"/p") {
-		t.Errorf("issues %v", issues.created)
+	issues := ghFake.Issues()
+	if len(issues) != 1 || issues[0].Repo != "DFE-Digital/itt-mentor-services" || issues[0].Title != "Script the data check" ||
+		!strings.HasPrefix(issues[0].Body, "It took 20 minutes by hand.") || !strings.Contains(issues[0].Body, slacktest.TeamURL+"archives/"+ch.ID+"/p") {
+		t.Errorf("issues on the GitHub fake %+v", issues)
 	}
 	events, _ = h.store.Events(h.ctx, run.ID)
 	last := events[len(events)-1]
-	if last.Kind != runbook.EventFollowUp || len(last.Links) != 1 || !strings.HasSuffix(last.Links[0].URL, "/issues/12") {
+	if last.Kind != runbook.EventFollowUp || len(last.Links) != 1 || last.Links[0].URL != ghFake.WebURL()+"DFE-Digital/itt-mentor-services/issues/1" {
 		t.Errorf("last event %+v", last)
 	}
 
