@@ -375,6 +375,10 @@ func TestStartFormDeclaration(t *testing.T) {
 	if err != nil || !strings.Contains(string(ack.Payload), `"response_action":"clear"`) {
 		t.Fatalf("submit: %v %s", err, ack.Payload)
 	}
+	// The reply comes once the channel is set up (drbot is not in #general: a direct message).
+	if _, err := h.slack.WaitMessage(h.ctx, lead, func(m slacktest.Message) bool { return strings.Contains(m.Text, "Started run") }); err != nil {
+		t.Fatal(err)
+	}
 	ch, err := h.slack.WaitChannel(h.ctx)
 	if err != nil {
 		t.Fatal(err)
