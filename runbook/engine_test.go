@@ -85,10 +85,13 @@ func newFixture(t *testing.T, mutate ...func(*runbook.Options)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{store: st, sim: sim.New(sim.Options{}), rec: &recorder{}, cfg: cfg, cat: cat}
+	// The engine and the simulated world share one time, so restore
+	// windows hold whatever day the tests run.
+	clock := &fixedClock{now: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}
+	f := &fixture{store: st, sim: sim.New(sim.Options{Clock: clock}), rec: &recorder{}, cfg: cfg, cat: cat}
 	f.opts = runbook.Options{
 		Store: st, Actions: f.sim.Actions(), Notifier: f.rec, Logger: zaptest.NewLogger(t),
-		Clock: &fixedClock{now: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}, RetryBackoff: time.Millisecond,
+		Clock: clock, RetryBackoff: time.Millisecond,
 		Executor: runbook.SyncExecutor{},
 	}
 	for _, m := range mutate {

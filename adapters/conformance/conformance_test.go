@@ -78,7 +78,7 @@ func realAdapters(t *testing.T) map[string]real {
 	blobs := newCounter(t)
 	az, err := azure.New(azure.Options{
 		Credential: azuretest.Credential(), Subscription: "00000000-0000-0000-0000-000000000000",
-		ARM: azuretest.ClientOptions(servers, nil), PollInterval: time.Millisecond,
+		ARM: azuretest.ClientOptions(servers, nil), PollInterval: time.Millisecond, Clock: testClock{},
 		Blob: func(account string) (*azblob.Client, error) {
 			return azblob.NewClientWithNoCredential(blobs.srv.URL+"/"+account, nil)
 		},
@@ -95,6 +95,12 @@ func realAdapters(t *testing.T) map[string]real {
 	}
 	return out
 }
+
+// testClock is the time of both worlds: the cases' restore times are
+// inside the restore window whatever day the tests run.
+type testClock struct{}
+
+func (testClock) Now() time.Time { return time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC) }
 
 type paramCase struct {
 	name   string
@@ -200,7 +206,7 @@ func withURL(p runbook.Params, url string) runbook.Params {
 func TestRealAndSimulatedAdaptersShareOneContract(t *testing.T) {
 	ctx := context.Background()
 	reals := realAdapters(t)
-	sims := sim.New(sim.Options{}).Actions()
+	sims := sim.New(sim.Options{Clock: testClock{}}).Actions()
 	web := newCounter(t)
 	reals[runbook.KindHTTPCheck] = real{httpcheck.New(web.srv.Client()), func() int { return int(web.n.Load()) }}
 

@@ -52,7 +52,7 @@ func (s *Sim) postgresPreparePTR(ctx context.Context, req runbook.Request) (runb
 	if err := s.wait(ctx, 1); err != nil {
 		return runbook.Result{}, err
 	}
-	from, to := runbook.PTRWindow(time.Time{}, time.Now().UTC())
+	from, to := runbook.PTRWindow(time.Time{}, s.opts.Clock.Now())
 	if err := runbook.CheckPTRWindow(spec.Server, spec.RestoreTime, from, to, nil); err != nil {
 		return runbook.Result{}, err
 	}

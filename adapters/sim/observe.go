@@ -75,12 +75,12 @@ func (s *Sim) image(ctx context.Context, req runbook.Request) (runbook.Result, e
 	return runbook.Result{Summary: fmt.Sprintf("%s/%s runs %s: the deploy gets commit %s", spec.Namespace, spec.Deployment, image, sha), Remember: sha}, s.wait(ctx, 1)
 }
 
-// simBackups are the simulated nightly backups, newest first: the last
+// nightlies are the simulated nightly backups, newest first: the last
 // three days'.
-func simBackups() []string {
+func (s *Sim) nightlies() []string {
 	out := make([]string, 3)
 	for i := range out {
-		out[i] = "nightly_" + time.Now().UTC().Add(-time.Duration(i+1)*24*time.Hour).Format("2006-01-02") + runbook.BackupSuffix
+		out[i] = "nightly_" + s.opts.Clock.Now().Add(-time.Duration(i+1)*24*time.Hour).Format("2006-01-02") + runbook.BackupSuffix
 	}
 	return out
 }
@@ -92,12 +92,12 @@ type chooser struct{ action }
 var _ runbook.Chooser = chooser{}
 
 // Choices lists the simulated backups.
-func (chooser) Choices(_ context.Context, req runbook.Request) ([]runbook.Choice, error) {
+func (c chooser) Choices(_ context.Context, req runbook.Request) ([]runbook.Choice, error) {
 	if _, err := runbook.DecodeBackups(req.Params); err != nil {
 		return nil, err
 	}
 	var out []runbook.Choice
-	for i, b := range simBackups() {
+	for i, b := range c.sim.nightlies() {
 		out = append(out, runbook.Choice{Value: b, Label: fmt.Sprintf("%s (%s, %dh ago)", b, simBackupSize, 24*(i+1))})
 	}
 	return out, nil

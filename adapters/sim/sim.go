@@ -39,6 +39,9 @@ type Options struct {
 	// FailWorkflow makes dispatches of these workflow files conclude with
 	// "failure", to rehearse Retry.
 	FailWorkflow []string
+	// Clock is the simulated world's time (restore windows, backup dates);
+	// nil is the system clock. Give it the engine's clock.
+	Clock runbook.Clock
 }
 
 // Sim holds the simulated world: deployments, branch protection, workflow
@@ -57,6 +60,9 @@ type Sim struct {
 
 // New returns a simulated world.
 func New(opts Options) *Sim {
+	if opts.Clock == nil {
+		opts.Clock = runbook.SystemClock{}
+	}
 	s := &Sim{opts: opts, replicas: map[string]int{}, approvals: map[string]int{}, servers: map[string]bool{}, nextRun: 4100}
 	for k, v := range opts.Replicas {
 		s.replicas[k] = v
@@ -412,7 +418,7 @@ func (s *Sim) backupsList(ctx context.Context, req runbook.Request) (runbook.Res
 	if err := s.wait(ctx, 1); err != nil {
 		return runbook.Result{}, err
 	}
-	backups := simBackups()
+	backups := s.nightlies()
 	chosen := backups[0]
 	if spec.Prefer != "" {
 		if !slices.Contains(backups, spec.Prefer) {
