@@ -345,9 +345,9 @@ func (s *sender) deliver(ctx context.Context, m OutboxMessage) (string, error) {
 	}
 	switch m.Kind {
 	case kindPanel:
-		return s.upsert(ctx, m, view, in(metaPanelTS), metaPanelTS, r.Panel(view, ""), true)
+		return s.upsert(ctx, m, view, in(metaPanelTS), metaPanelTS, r.Panel(view), true)
 	case kindStep:
-		msg, ok := r.Step(view, p.StepID, "")
+		msg, ok := r.Step(view, p.StepID)
 		_, sv, _ := stepView(view, p.StepID)
 		key := metaStepTS + p.StepID
 		if !ok || (view.Run.Meta[key] == "" && !needsMessage(sv)) {

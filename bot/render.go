@@ -132,9 +132,8 @@ func runLine(v *runbook.RunView) string {
 }
 
 // Panel renders the control panel: every step with its state icon and the
-// Abort run button. busy, when not empty, replaces the button (a click is
-// being handled).
-func (r Renderer) Panel(v *runbook.RunView, busy string) Message {
+// Abort run button.
+func (r Renderer) Panel(v *runbook.RunView) Message {
 	run := v.Run
 	blocks := []slack.Block{
 		slack.NewHeaderBlock(plain("DR · "+v.Runbook.Title, maxHeaderText)),
@@ -150,8 +149,6 @@ func (r Renderer) Panel(v *runbook.RunView, busy string) Message {
 	}
 	blocks = append(blocks, sections(lines)...)
 	switch {
-	case busy != "":
-		blocks = append(blocks, contextText(blockPanelControls, busy))
 	case run.State == runbook.RunActive && run.Incident.Declared():
 		blocks = append(blocks, slack.NewActionBlock(blockPanelControls, r.stageSelect(v), r.abortButton(v)))
 	case run.State == runbook.RunActive:
@@ -197,9 +194,8 @@ func stepView(v *runbook.RunView, stepID string) (int, runbook.StepView, bool) {
 }
 
 // Step renders a step's message: the seed's explanation, the exact call, the
-// state and the buttons the view offers. busy, when not empty, replaces the
-// buttons (a click is being handled).
-func (r Renderer) Step(v *runbook.RunView, stepID, busy string) (Message, bool) {
+// state and the buttons the view offers.
+func (r Renderer) Step(v *runbook.RunView, stepID string) (Message, bool) {
 	i, s, ok := stepView(v, stepID)
 	if !ok {
 		return Message{}, false
@@ -229,10 +225,7 @@ func (r Renderer) Step(v *runbook.RunView, stepID, busy string) (Message, bool) 
 		blocks = append(blocks, contextText("links", strings.Join(links, " · ")))
 	}
 	blocks = append(blocks, section(r.stepState(s)))
-	switch {
-	case busy != "":
-		blocks = append(blocks, contextText(blockStepControls, busy))
-	case len(s.Controls) > 0:
+	if len(s.Controls) > 0 {
 		blocks = append(blocks, slack.NewActionBlock(blockStepControls, r.buttons(v, s)...))
 	}
 	text := fmt.Sprintf("Step %d/%d %s: %s", i+1, len(v.Steps), s.Step.Title, stateWord(st.State))

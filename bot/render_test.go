@@ -136,8 +136,8 @@ var london, _ = time.LoadLocation("Europe/London")
 
 func TestRenderGolden(t *testing.T) {
 	r := Renderer{Location: london}
-	step := func(v *runbook.RunView, id, busy string) Message {
-		m, ok := r.Step(v, id, busy)
+	step := func(v *runbook.RunView, id string) Message {
+		m, ok := r.Step(v, id)
 		if !ok {
 			t.Fatalf("no step %s", id)
 		}
@@ -147,31 +147,28 @@ func TestRenderGolden(t *testing.T) {
 		name   string
 		render func() any
 	}{
-		{"panel_mid_run", func() any { return r.Panel(fixtureView(t, true, midRun), "") }},
-		{"panel_real_busy", func() any { return r.Panel(fixtureView(t, false, midRun), "🛑 aborting… (<@U0INCLEAD1>)") }},
+		{"panel_mid_run", func() any { return r.Panel(fixtureView(t, true, midRun)) }},
+		{"panel_real", func() any { return r.Panel(fixtureView(t, false, midRun)) }},
 		{"step_awaiting", func() any {
 			return step(fixtureView(t, true, func(s []runbook.StepState) {
 				setStep(s, "scale-down", func(st *runbook.StepState) { st.State, st.Version = runbook.AwaitingApproval, 2 })
-			}), "scale-down", "")
+			}), "scale-down")
 		}},
-		{"step_workflow_running", func() any { return step(fixtureView(t, true, midRun), "enable-maintenance", "") }},
+		{"step_workflow_running", func() any { return step(fixtureView(t, true, midRun), "enable-maintenance") }},
 		// On the real adapter the workflow link is the adapter's: GitHub Enterprise here.
-		{"step_workflow_ghe", func() any { return step(fixtureView(t, false, midRun), "enable-maintenance", "") }},
-		{"step_done", func() any { return step(fixtureView(t, true, midRun), "freeze-merges", "") }},
-		{"step_busy", func() any {
-			return step(fixtureView(t, true, midRun), "enable-maintenance", "⏳ in progress… (<@U0INCLEAD1>)")
-		}},
+		{"step_workflow_ghe", func() any { return step(fixtureView(t, false, midRun), "enable-maintenance") }},
+		{"step_done", func() any { return step(fixtureView(t, true, midRun), "freeze-merges") }},
 		{"step_destructive_one_of_two", func() any {
 			return step(fixtureView(t, true, func(s []runbook.StepState) {
 				setStep(s, "restore-live", func(st *runbook.StepState) {
 					st.State, st.Approvers, st.Actor, st.Version = runbook.AwaitingApproval, []string{"U0INCLEAD1"}, "U0INCLEAD1", 3
 				})
-			}), "restore-live", "")
+			}), "restore-live")
 		}},
 		{"step_manual_command", func() any {
 			return step(fixtureView(t, true, func(s []runbook.StepState) {
 				setStep(s, "inspect-ptr", func(st *runbook.StepState) { st.State, st.Version = runbook.AwaitingApproval, 2 })
-			}), "inspect-ptr", "")
+			}), "inspect-ptr")
 		}},
 		{"step_auto_failed", func() any {
 			return step(fixtureView(t, false, func(s []runbook.StepState) {
@@ -179,7 +176,7 @@ func TestRenderGolden(t *testing.T) {
 					st.State, st.Actor, st.StartedAt, st.EndedAt, st.Attempt, st.Version = runbook.Failed, "drbot", at(1), at(1.1), 1, 3
 					st.Error = `"Inform the stakeholders" failed: the stakeholder notice could not be posted to <#C0DRSTAKE1>: not_in_channel`
 				})
-			}), "notify-stakeholders", "")
+			}), "notify-stakeholders")
 		}},
 		{"timeline_event", func() any {
 			v := fixtureView(t, true, midRun)
@@ -238,7 +235,7 @@ func TestRenderStaysWithinSlackLimits(t *testing.T) {
 	})
 	v.Steps[0].Step.Explain = long
 	r := Renderer{Location: london}
-	m, _ := r.Step(v, "scale-down", "")
+	m, _ := r.Step(v, "scale-down")
 	raw, _ := json.Marshal(m.Blocks)
 	var blocks []map[string]any
 	if err := json.Unmarshal(raw, &blocks); err != nil {
