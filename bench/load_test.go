@@ -357,7 +357,9 @@ func approveButton(m slacktest.Message) string {
 
 func isBusy(a slacktest.Ack) bool { return strings.Contains(string(a.Payload), "busy") }
 
-// clicking notes when an Approve of a step was sent.
+// clicking notes when an Approve of a step was sent. The last one before
+// the step runs counts: a step that needs two people runs on the second
+// approval, not the first.
 func (d *drbot) clicking(value string) {
 	v, err := bot.DecodeValue(value)
 	if err != nil {
@@ -366,7 +368,7 @@ func (d *drbot) clicking(value string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	key := v.RunID + "/" + v.StepID
-	if _, ok := d.clickedAt[key]; !ok {
+	if _, ran := d.latency[key]; !ran {
 		d.clickedAt[key] = time.Now()
 	}
 }

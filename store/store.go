@@ -44,6 +44,9 @@ type writeReq struct {
 	done chan error // buffered: the writer never waits on it
 }
 
+// maxIdleConns is how many SQLite connections stay open between uses.
+const maxIdleConns = 16
+
 // maxGroup bounds the writes committed together, so one commit stays short.
 const maxGroup = 64
 
@@ -85,10 +88,15 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, errors.New("open store: empty path")
 	}
 	dsn := DSN(path)
-	db, err := sql.Open("sqlite", dsn)
+	connector, err := newCachingConnector(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	db := sql.OpenDB(connector)
+	// Keep the connections a busy bot uses open, and their statements
+	// prepared: database/sql keeps 2 by default, and opening one parses the
+	// schema again.
+	db.SetMaxIdleConns(maxIdleConns)
 	s := withWriter(db, dsn, opts...)
 	if err := s.migrate(ctx, migrations); err != nil {
 		_ = s.Close()
