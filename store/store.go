@@ -1,10 +1,12 @@
 // Package store persists drbot's runs, steps, timeline events and Slack
-// outbox in SQLite (modernc.org/sqlite, pure Go, no cgo).
+// outbox in SQLite (modernc.org/sqlite, pure Go, no cgo; the default, one
+// replica) or PostgreSQL (pgx; two or more replicas sharing it).
 //
-// Every write runs in a transaction that takes SQLite's write lock when it
-// begins (BEGIN IMMEDIATE, see DSN), so a check-and-set reads state no other
-// connection, process or replica can change before it commits. Reads are
-// plain statements: in WAL mode they never wait for a writer.
+// Every write runs in a transaction that takes the database's write turn
+// when it begins (SQLite: BEGIN IMMEDIATE, see DSN; PostgreSQL: a
+// transaction-scoped advisory lock, see dialect), so a check-and-set reads
+// state no other connection, process or replica can change before it
+// commits. Reads are plain statements and never wait for a writer.
 package store
 
 import (
@@ -20,11 +22,12 @@ import (
 	"modernc.org/sqlite"
 )
 
-// Store is drbot's SQLite database. It is safe for concurrent use, and
-// several Stores (processes, replicas) may share one file.
+// Store is drbot's database. It is safe for concurrent use, and several
+// Stores (processes, replicas) may share one file or PostgreSQL database.
 type Store struct {
 	db  *sql.DB
 	dsn string
+	d   dialect
 	log *zap.Logger
 	// writer lets one write transaction of this process run at a time:
 	// SQLite has one writer anyway, and queueing here (bounded by each
@@ -64,28 +67,49 @@ func DSN(path string) string {
 	return "file:" + uriEscaper.Replace(filepath.Clean(path)) + "?" + dsnParams
 }
 
-// Open opens (creating if needed) the SQLite database file at path and
-// applies the migrations it has not seen yet. path must name a file:
-// ":memory:" would give each pooled connection its own empty database.
+// Open opens the store at path and applies the migrations it has not seen
+// yet. A path of the form postgres://… (or postgresql://…) is a PostgreSQL
+// URL; anything else is an SQLite file, created if needed (":memory:" would
+// give each pooled connection its own empty database: name a file). Errors
+// never carry a password (see Redact).
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("open store: empty path")
 	}
-	s := &Store{dsn: DSN(path), log: zap.NewNop(), writer: make(chan struct{}, 1)}
+	s := &Store{log: zap.NewNop(), writer: make(chan struct{}, 1)}
 	for _, o := range opts {
 		o(s)
 	}
-	db, err := sql.Open("sqlite", s.dsn)
+	var db *sql.DB
+	var err error
+	if IsPostgres(path) {
+		s.dsn, s.d = path, postgresDialect
+		db, err = openPostgres(path)
+	} else {
+		s.dsn, s.d = DSN(path), sqliteDialect
+		db, err = sql.Open("sqlite", s.dsn)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+		return nil, fmt.Errorf("open store %s: %w", describe(path), err)
 	}
 	s.db = db
 	if err := s.migrate(ctx, migrations); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+		return nil, fmt.Errorf("open store %s: %w", describe(path), err)
 	}
 	return s, nil
 }
+
+// Ping checks that the database answers (/readyz).
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping %s store: %w", s.d.name, err)
+	}
+	return nil
+}
+
+// Dialect is "sqlite" or "postgres".
+func (s *Store) Dialect() string { return s.d.name }
 
 // Close closes the database.
 func (s *Store) Close() error {
@@ -104,6 +128,12 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
+	}
+	if s.d.lockWriters != "" {
+		if _, err := tx.ExecContext(ctx, s.d.lockWriters); err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("take the write turn: %w", err)
+		}
 	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback() // fn's error is the one worth reporting
