@@ -87,6 +87,11 @@ func (b *Bot) receive(ctx context.Context, sm *socketmode.Client, h Handler) err
 }
 
 func (b *Bot) dispatch(ctx context.Context, sm *socketmode.Client, h Handler, evt socketmode.Event, seen *seen) error {
+	b.recvAt = time.Now()
+	b.observeConnection(evt.Type)
+	if evt.Request != nil && evt.Request.EnvelopeID != "" {
+		b.opts.Observer.Envelope(string(evt.Type))
+	}
 	switch evt.Type {
 	case socketmode.EventTypeConnecting:
 		b.log.Debug("slack connecting")
@@ -105,7 +110,13 @@ func (b *Bot) dispatch(ctx context.Context, sm *socketmode.Client, h Handler, ev
 		}
 	case socketmode.EventTypeInteractive:
 		cb, ok := evt.Data.(slack.InteractionCallback)
-		if ok && evt.Request != nil && !b.redelivered(sm, evt.Request, seen) {
+		if ok && evt.Request != nil {
+			if b.redelivered(sm, evt.Request, seen) {
+				if cb.Type == slack.InteractionTypeBlockActions {
+					b.opts.Observer.ClickRefused(RefusedRedelivery)
+				}
+				return nil
+			}
 			b.onInteractive(ctx, sm, h, evt.Request, cb, seen)
 		}
 	case socketmode.EventTypeEventsAPI:
@@ -123,6 +134,10 @@ func (b *Bot) ack(sm *socketmode.Client, req *socketmode.Request, payload any) {
 	}
 	if err := sm.Ack(*req, payload); err != nil {
 		b.log.Error("ack", zap.String("envelope_id", req.EnvelopeID), zap.Error(err))
+		return
+	}
+	if !b.recvAt.IsZero() {
+		b.opts.Observer.Acked(req.Type, time.Since(b.recvAt))
 	}
 }
 
@@ -287,6 +302,7 @@ func (b *Bot) onInteractive(ctx context.Context, sm *socketmode.Client, h Handle
 		// releases each.
 		if !b.pool.acquireN(len(cb.ActionCallback.BlockActions)) {
 			log.Warn(leftForRedelivery)
+			b.opts.Observer.ClickRefused(RefusedQueueFull)
 			return
 		}
 		b.ack(sm, req, nil)
@@ -346,6 +362,7 @@ func (b *Bot) onAction(ctx context.Context, h Handler, cb slack.InteractionCallb
 	if err != nil {
 		b.pool.release()
 		log.Warn("unknown button", zap.String("action_id", a.ActionID), zap.Error(err))
+		b.opts.Observer.ClickRefused(RefusedUnknownButton)
 		return
 	}
 	click := handlers.Click{Action: handlers.Action(a.ActionID), RunID: val.RunID, StepID: val.StepID, Version: val.Version, UserID: cb.User.ID}
@@ -353,6 +370,7 @@ func (b *Bot) onAction(ctx context.Context, h Handler, cb slack.InteractionCallb
 	log.Info("click")
 	b.pool.run(func() {
 		if !b.firstDelivery(ctx, key, log) {
+			b.opts.Observer.ClickRefused(RefusedRedelivery)
 			return
 		}
 		// The click is claimed in the store before anything is drawn: the
@@ -370,6 +388,7 @@ func (b *Bot) onAction(ctx context.Context, h Handler, cb slack.InteractionCallb
 		if reply.Text == "" {
 			return
 		}
+		b.opts.Observer.ClickRefused(RefusedByEngine)
 		b.respond(ctx, to, reply.Text, log)
 		b.redraw(ctx, click, log)
 	})

@@ -48,6 +48,9 @@ type Options struct {
 	Executor       Executor
 	MaxSteps       int
 	MaxStepsPerRun int
+	// Observer is told how steps end and how long actions take, for
+	// metrics (nil: nobody).
+	Observer StepObserver
 }
 
 // Engine runs runbooks: it owns every state transition, writes each one to the
@@ -68,6 +71,9 @@ type Engine struct {
 func New(opts Options) *Engine {
 	if opts.Clock == nil {
 		opts.Clock = SystemClock{}
+	}
+	if opts.Observer == nil {
+		opts.Observer = nopObserver{}
 	}
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()

@@ -311,7 +311,9 @@ func (e *Engine) invoke(ctx context.Context, run *Run, st *StepState, step Step,
 	}
 	backoff := e.opts.RetryBackoff
 	for attempt := 1; ; attempt++ {
+		began := time.Now()
 		res, err := action.Run(ctx, req)
+		e.opts.Observer.ActionCalled(step.Action, time.Since(began), err)
 		if simulated {
 			res.Summary = "SIMULATED: " + res.Summary
 		}
@@ -376,7 +378,11 @@ func (e *Engine) finish(ctx context.Context, run *Run, st StepState, to State, a
 	if d := st.Duration(); d > 0 && to != Skipped {
 		text += " (" + HumanDuration(d) + ")"
 	}
-	return e.swap(ctx, run, st, &Event{RunID: run.ID, StepID: st.StepID, Kind: kind, Actor: actor, At: now, Text: text, Links: links})
+	if err := e.swap(ctx, run, st, &Event{RunID: run.ID, StepID: st.StepID, Kind: kind, Actor: actor, At: now, Text: text, Links: links}); err != nil {
+		return err
+	}
+	e.observeEnd(run, st)
+	return nil
 }
 
 // advance moves the run forward: steps whose `when` is false are skipped,
