@@ -106,8 +106,21 @@ func New(stats StatsFunc) *Metrics {
 	if stats != nil {
 		m.reg.MustRegister(storeCollector{stats: stats})
 	}
+	// Series an alert reads exist from the start at 0, so that rate() and
+	// increase() see the first error instead of a series appearing.
+	for _, family := range adapterFamilies {
+		for _, retryable := range []string{"false", "true"} {
+			m.adapterErrors.WithLabelValues(family, retryable)
+		}
+	}
+	for _, reason := range []string{bot.RefusedRedelivery, bot.RefusedQueueFull, bot.RefusedUnknownButton, bot.RefusedByEngine} {
+		m.clicksRefused.WithLabelValues(reason)
+	}
 	return m
 }
+
+// adapterFamilies are the families of drbot's action kinds (runbook.Family).
+var adapterFamilies = []string{"github", "kubernetes", "azure", "http", "slack"}
 
 // Handler serves the registry in the Prometheus exposition format.
 func (m *Metrics) Handler() http.Handler {

@@ -86,11 +86,16 @@ func (a *app) configUsed() string {
 	return a.cfg.File
 }
 
-// openStore opens the SQLite store at path.
+// openStore opens the store at path: an SQLite file, or a PostgreSQL URL
+// (postgres://…), never shown with its password.
 func (a *app) openStore(ctx context.Context, path string) error {
-	st, err := store.Open(ctx, path)
+	var opts []store.Option
+	if a.log != nil {
+		opts = append(opts, store.WithLogger(a.log))
+	}
+	st, err := store.Open(ctx, path, opts...)
 	if err != nil {
-		return fmt.Errorf("open store %s: %w", path, err)
+		return err
 	}
 	a.store = st
 	a.closers = append(a.closers, func() { _ = st.Close() })
