@@ -56,9 +56,9 @@ func serve(ctx context.Context, a *app, args []string) error {
 	if kinds := simulatedKinds(reg); len(kinds) > 0 {
 		log.Warn("simulated adapters: their steps touch nothing real and are marked SIMULATED", zap.Strings("kinds", kinds))
 	}
-	db := a.getenv("DRBOT_DB")
-	if db == "" {
-		db = "drbot.db"
+	db, err := a.storePath()
+	if err != nil {
+		return err
 	}
 	if err := a.openStore(ctx, db); err != nil {
 		return err
