@@ -112,7 +112,10 @@ func (s *Store) Delivered(ctx context.Context, id int64, result string, at time.
 // delivered is left alone. It returns an error wrapping runbook.ErrNotFound
 // if there is no such message.
 func (s *Store) Postpone(ctx context.Context, id int64, next time.Time, lastErr string) error {
-	err := s.updatePending(ctx, id, `UPDATE outbox SET attempts = attempts + 1, next_at = ?, last_error = ?
+	// The lease ends with the attempt: once due again, any replica may
+	// take the message.
+	err := s.updatePending(ctx, id, `UPDATE outbox SET attempts = attempts + 1, next_at = ?, last_error = ?,
+		lease_owner = '', lease_until = NULL
 		WHERE id = ? AND done_at IS NULL`, timeField{&next}, lastErr, id)
 	if err != nil {
 		return fmt.Errorf("postpone message %d: %w", id, err)
