@@ -192,6 +192,7 @@ func (s *sender) deliverDue(ctx context.Context) time.Duration {
 		}
 		return 0
 	}
+	lost := map[string]bool{} // runs whose message another replica took (held)
 	for i, m := range msgs {
 		if ctx.Err() != nil {
 			return 0
@@ -204,6 +205,9 @@ func (s *sender) deliverDue(ctx context.Context) time.Duration {
 		}
 		if coalesced(m, msgs[i+1:]) {
 			s.done(ctx, m, resultCoalesced)
+			continue
+		}
+		if !s.held(ctx, m, lost) {
 			continue
 		}
 		result, err := s.deliver(ctx, m)

@@ -51,6 +51,12 @@ type Options struct {
 	// Observer is told how steps end and how long actions take, for
 	// metrics (nil: nobody).
 	Observer StepObserver
+	// Owner names this replica when replicas share the store: with a
+	// store that implements StepLeaser, the steps it runs carry its lease
+	// (Lease long, default DefaultLease; KeepLeases renews them) and it
+	// re-attaches steps whose lease ended. Empty: one process, no leases.
+	Owner string
+	Lease time.Duration
 }
 
 // Engine runs runbooks: it owns every state transition, writes each one to the
@@ -65,6 +71,8 @@ type Engine struct {
 	queued  map[string]int                // steps handed to the executor, by run/step
 
 	tasks sync.WaitGroup // executor tasks in flight (Wait)
+
+	leases *leases // nil without Options.Owner or a StepLeaser store
 }
 
 // New returns an Engine.
@@ -95,7 +103,7 @@ func New(opts Options) *Engine {
 	}
 	opts.Setup.Families, opts.Setup.Simulated = families(opts.Actions)
 	return &Engine{opts: opts, log: opts.Logger.Named("engine"), cancels: map[string]context.CancelFunc{},
-		parsed: map[string]*Runbook{}, queued: map[string]int{}}
+		parsed: map[string]*Runbook{}, queued: map[string]int{}, leases: newLeases(opts)}
 }
 
 func newRunID(now time.Time) string {

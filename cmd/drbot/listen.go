@@ -2,8 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"os"
 	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -76,4 +81,27 @@ func (a *app) listen(addr string, p *probes, withSlack bool, log *zap.Logger) er
 	}
 	a.closers = append(a.closers, func() { _ = srv.Close() })
 	return nil
+}
+
+// replica is this process's lease owner and lease length when replicas
+// share the store (PostgreSQL): owner is unique per process (host, pid and
+// a random part), lease is DRBOT_LEASE (a Go duration; default: the
+// runbook's and the outbox's own defaults). On SQLite, one replica, owner
+// is empty and nothing is leased.
+func (a *app) replica(log *zap.Logger) (owner string, lease time.Duration, err error) {
+	if a.store.Dialect() != "postgres" {
+		return "", 0, nil
+	}
+	if v := a.getenv("DRBOT_LEASE"); v != "" {
+		lease, err = time.ParseDuration(v)
+		if err != nil || lease < 100*time.Millisecond {
+			return "", 0, &exitError{code: 2, msg: fmt.Sprintf("DRBOT_LEASE=%q: want a duration of at least 100ms, e.g. 15s", v)}
+		}
+	}
+	host, _ := os.Hostname()
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	owner = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+	log.Info("replica on a shared store: steps and outbox messages are leased", zap.String("owner", owner), zap.Duration("lease", lease))
+	return owner, lease, nil
 }

@@ -64,11 +64,15 @@ func serve(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	p.store.Store(a.store)
+	owner, lease, err := a.replica(log)
+	if err != nil {
+		return err
+	}
 	b, err := bot.New(bot.Options{
 		BotToken: cfg.Slack.BotToken.Value(), AppToken: cfg.Slack.AppToken.Value(), APIURL: cfg.Slack.APIURL,
 		Location: cfg.Location, StakeholderChannels: cfg.Slack.StakeholderChannels, DeveloperChannels: cfg.Slack.DeveloperChannels,
 		Approvers: bot.Principals(cfg.Slack.Approvers), Responders: bot.Principals(cfg.Slack.Responders),
-		ChannelName: cfg.ChannelName, Outbox: storeoutbox.Outbox{S: a.store}, Clock: a.clock, Logger: log, Workers: *workers,
+		ChannelName: cfg.ChannelName, Outbox: storeoutbox.Outbox{S: a.store, Owner: owner, Lease: lease}, Clock: a.clock, Logger: log, Workers: *workers,
 		Observer: p.metrics,
 	})
 	if err != nil {
@@ -80,6 +84,7 @@ func serve(ctx context.Context, a *app, args []string) error {
 	eng := runbook.New(runbook.Options{
 		Store: a.store, Actions: reg, Notifier: b, Authorizer: b.Approvers(), Clock: a.clock, Logger: log,
 		Guard: cfg.Guard(), Setup: runbook.Setup{Config: cfg.File, Store: store.Redact(db)}, Observer: p.metrics,
+		Owner: owner, Lease: lease,
 	})
 	b.Bind(eng)
 	p.slack.Store(b)
@@ -90,6 +95,7 @@ func serve(ctx context.Context, a *app, args []string) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return b.Run(gctx, h) })
+	g.Go(func() error { eng.KeepLeases(gctx); return nil })
 	g.Go(func() error {
 		// Runs left open by an earlier process get their messages back
 		// (buttons a crash left "in progress…") and go on; a failure to
@@ -114,6 +120,7 @@ func serve(ctx context.Context, a *app, args []string) error {
 	// see ctx end, stay Running in the store for the next process's Resume,
 	// and return. The store closes only after.
 	eng.Wait()
+	eng.ReleaseLeases(context.Background())
 	if ctx.Err() != nil {
 		log.Info("drbot stopped", zap.Error(ctx.Err()))
 		return nil
