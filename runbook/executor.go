@@ -1,8 +1,8 @@
 package runbook
 
 import (
-	"strings"
 	"context"
+	"strings"
 	"sync"
 
 	"go.uber.org/zap"
