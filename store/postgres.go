@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -46,8 +47,18 @@ func openPostgres(dsn string) (*sql.DB, error) {
 		// pgx's parse errors may quote the URL: say only what it is.
 		return nil, errors.New("parse PostgreSQL URL: check its syntax (postgres://user:password@host:5432/db?sslmode=…)")
 	}
-	return sql.OpenDB(rebindConnector{stdlib.GetConnector(*cfg)}), nil
+	db := sql.OpenDB(rebindConnector{stdlib.GetConnector(*cfg)})
+	// Writes take turns (one at a time per process, see Store.writer);
+	// reads are short. A few connections per replica are plenty, and a
+	// shared server is not crowded by drbot's replicas.
+	db.SetMaxOpenConns(maxPostgresConns)
+	db.SetMaxIdleConns(maxPostgresConns / 2)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	return db, nil
 }
+
+// maxPostgresConns bounds one Store's connections to PostgreSQL.
+const maxPostgresConns = 8
 
 // rebindConnector hands out connections that rewrite every statement's
 // placeholders with rebind: the one place where the store's SQLite-style
