@@ -212,6 +212,22 @@ func TestServeTwoReplicasOnPostgres(t *testing.T) {
 	}
 	repeated := checkFaultRun(t, a, gh, runID, 1)
 
+	// Every step's message, the panel and the stakeholder notice posted
+	// once: one replica sends each outbox message.
+	posts := map[string]int{}
+	for _, m := range fake.Messages(ch.ID) {
+		title, _, _ := strings.Cut(m.Text, ":")
+		posts[title]++
+	}
+	for title, n := range posts {
+		if n > 1 {
+			t.Errorf("%q posted %d times", title, n)
+		}
+	}
+	if n := len(fake.Messages(stakeChan)); n != 2 {
+		t.Errorf("%d messages to the stakeholders, want the notice and the closing report", n)
+	}
+
 	// Each click delivered twice was acted on once: dropped by the replica
 	// that had it (from memory) or by the other (from the store).
 	logs := a.logs.String()
