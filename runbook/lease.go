@@ -3,6 +3,7 @@ package runbook
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -170,9 +171,36 @@ func (e *Engine) KeepLeases(ctx context.Context) {
 		case <-t.C:
 		}
 		e.leases.renew(ctx, e.opts.Clock.Now(), e.log)
+		e.cancelAborted(ctx)
 		if err := e.takeOver(ctx); err != nil && ctx.Err() == nil {
 			e.log.Warn("take over steps", zap.Error(err))
 		}
+	}
+}
+
+// cancelAborted stops the steps this replica runs whose run another
+// replica aborted: Abort cancels only the steps of its own process.
+func (e *Engine) cancelAborted(ctx context.Context) {
+	e.mu.Lock()
+	runs := map[string]bool{}
+	for key := range e.cancels {
+		runID, _, _ := strings.Cut(key, "/")
+		runs[runID] = true
+	}
+	e.mu.Unlock()
+	for runID := range runs {
+		run, err := e.opts.Store.Run(ctx, runID)
+		if err != nil || run.State != RunAborted {
+			continue
+		}
+		e.mu.Lock()
+		for key, cancel := range e.cancels {
+			if strings.HasPrefix(key, runID+"/") {
+				cancel()
+			}
+		}
+		e.mu.Unlock()
+		e.log.Info("run aborted on another replica; its steps here are stopped", zap.String("run_id", runID))
 	}
 }
 

@@ -94,3 +94,39 @@ func TestStepLeaseRefusesAClaimAnotherReplicaStarts(t *testing.T) {
 		t.Errorf("refused claim changed the step: %s v%d", got.State, got.Version)
 	}
 }
+
+// TestAbortOnAnotherReplicaStopsTheStep: Abort cancels only its own
+// process's steps; the replica that runs the step sees the abort while it
+// keeps its leases, and stops the step.
+func TestAbortOnAnotherReplicaStopsTheStep(t *testing.T) {
+	act := hang{started: make(chan struct{})}
+	f := newFixture(t, func(o *runbook.Options) {
+		o.Actions["kubernetes.scale"] = act
+		o.Owner, o.Lease, o.Clock = "replica-a", 300*time.Millisecond, runbook.SystemClock{}
+	})
+	run := f.start(t)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go f.eng.KeepLeases(ctx)
+	done := make(chan error)
+	go func() {
+		done <- f.eng.Approve(ctx, run.ID, "scale-down", f.step(t, run.ID, "scale-down").Version, "U1")
+	}()
+	<-act.started
+	optsB := f.opts
+	optsB.Owner = "replica-b"
+	if err := runbook.New(optsB).Abort(ctx, run.ID, "U1", "wrong service"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the step still runs on replica A 5 s after B aborted its run")
+	}
+	if st := f.step(t, run.ID, "scale-down"); st.State != runbook.Failed || !strings.Contains(st.Error, "the run was aborted") {
+		t.Errorf("step %s: %q", st.State, st.Error)
+	}
+}
