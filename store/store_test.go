@@ -36,12 +36,6 @@ func openStore(t testing.TB, path string) *Store {
 	return s
 }
 
-// newStore opens a store on a new file.
-func newStore(t testing.TB) *Store {
-	t.Helper()
-	return openStore(t, filepath.Join(t.TempDir(), "drbot.db"))
-}
-
 // newRun returns an active run with n steps, the first awaiting approval,
 // and its first event.
 func newRun(id, service, env string, n int) (*runbook.Run, []runbook.StepState, *runbook.Event) {
