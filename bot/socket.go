@@ -46,6 +46,14 @@ func (b *Bot) Run(ctx context.Context, h Handler) error {
 	b.mu.Unlock()
 	b.log.Info("slack auth ok", zap.String("team", auth.Team), zap.String("user_id", auth.UserID))
 
+	// The approvers' user groups are loaded before the socket connects, so
+	// that the first commands after a start (or a failover to this replica)
+	// are decided, and refused, in their ack; keepFresh takes over after.
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	if err := b.approvers.refresh(lctx); err != nil && ctx.Err() == nil {
+		b.log.Warn("load approver groups before connecting", zap.Error(err))
+	}
+	cancel()
 	sm := socketmode.New(b.api, socketmode.OptionLog(zap.NewStdLog(b.log.Named("socketmode"))))
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
