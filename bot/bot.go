@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -71,6 +72,9 @@ type Options struct {
 	// DeliveryWait bounds how long a notice step waits for Slack to take its
 	// post before it reports it as queued (default 10s).
 	DeliveryWait time.Duration
+	// Observer is told about envelopes, acks, refused clicks and the
+	// connection, for metrics (nil: nobody).
+	Observer Observer
 }
 
 // Bot is drbot in Slack. It implements runbook.Notifier, and its Approvers
@@ -89,6 +93,11 @@ type Bot struct {
 	pool       *pool
 
 	engine Engine // set by Bind
+
+	connected atomic.Bool // socket mode is connected (Connected)
+	// recvAt is when the receive loop took the envelope it handles now;
+	// only that loop reads and writes it (ack latency).
+	recvAt time.Time
 
 	mu      sync.Mutex
 	self    string // the bot's own user id (auth.test)
@@ -135,6 +144,9 @@ func New(opts Options) (*Bot, error) {
 	}
 	if opts.DeliveryWait <= 0 {
 		opts.DeliveryWait = 10 * time.Second
+	}
+	if opts.Observer == nil {
+		opts.Observer = nopObserver{}
 	}
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{Timeout: 30 * time.Second}

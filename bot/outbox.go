@@ -210,6 +210,7 @@ func (s *sender) deliverDue(ctx context.Context) time.Duration {
 		}
 		return 0
 	}
+	lost := map[string]bool{} // runs whose message another replica took (held)
 	for i, m := range msgs {
 		if ctx.Err() != nil {
 			return 0
@@ -223,6 +224,9 @@ func (s *sender) deliverDue(ctx context.Context) time.Duration {
 		if later, ok := coalesced(m, msgs[i+1:]); ok {
 			s.carryUnsure(m, later)
 			s.done(ctx, m, resultCoalesced)
+			continue
+		}
+		if !s.held(ctx, m, lost) {
 			continue
 		}
 		result, err := s.deliver(ctx, m)

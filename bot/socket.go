@@ -47,6 +47,14 @@ func (b *Bot) Run(ctx context.Context, h Handler) error {
 	b.mu.Unlock()
 	b.log.Info("slack auth ok", zap.String("team", auth.Team), zap.String("user_id", auth.UserID))
 
+	// The approvers' user groups are loaded before the socket connects, so
+	// that the first commands after a start (or a failover to this replica)
+	// are decided, and refused, in their ack; keepFresh takes over after.
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	if err := b.approvers.refresh(lctx); err != nil && ctx.Err() == nil {
+		b.log.Warn("load approver groups before connecting", zap.Error(err))
+	}
+	cancel()
 	sm := socketmode.New(b.api, socketmode.OptionLog(zap.NewStdLog(b.log.Named("socketmode"))))
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -88,6 +96,11 @@ func (b *Bot) receive(ctx context.Context, sm *socketmode.Client, h Handler) err
 }
 
 func (b *Bot) dispatch(ctx context.Context, sm *socketmode.Client, h Handler, evt socketmode.Event, seen *seen) error {
+	b.recvAt = time.Now()
+	b.observeConnection(evt.Type)
+	if evt.Request != nil && evt.Request.EnvelopeID != "" {
+		b.opts.Observer.Envelope(string(evt.Type))
+	}
 	switch evt.Type {
 	case socketmode.EventTypeConnecting:
 		b.log.Debug("slack connecting")
@@ -106,7 +119,13 @@ func (b *Bot) dispatch(ctx context.Context, sm *socketmode.Client, h Handler, ev
 		}
 	case socketmode.EventTypeInteractive:
 		cb, ok := evt.Data.(slack.InteractionCallback)
-		if ok && evt.Request != nil && !b.redelivered(sm, evt.Request, seen) {
+		if ok && evt.Request != nil {
+			if b.redelivered(sm, evt.Request, seen) {
+				if cb.Type == slack.InteractionTypeBlockActions {
+					b.opts.Observer.ClickRefused(RefusedRedelivery)
+				}
+				return nil
+			}
 			b.onInteractive(ctx, sm, h, evt.Request, cb, seen)
 		}
 	case socketmode.EventTypeEventsAPI:
@@ -124,6 +143,10 @@ func (b *Bot) ack(sm *socketmode.Client, req *socketmode.Request, payload any) {
 	}
 	if err := sm.Ack(*req, payload); err != nil {
 		b.log.Error("ack", zap.String("envelope_id", req.EnvelopeID), zap.Error(err))
+		return
+	}
+	if !b.recvAt.IsZero() {
+		b.opts.Observer.Acked(req.Type, time.Since(b.recvAt))
 	}
 }
 
@@ -288,6 +311,7 @@ func (b *Bot) onInteractive(ctx context.Context, sm *socketmode.Client, h Handle
 		// releases each.
 		if !b.pool.acquireN(len(cb.ActionCallback.BlockActions)) {
 			log.Warn(leftForRedelivery)
+			b.opts.Observer.ClickRefused(RefusedQueueFull)
 			return
 		}
 		b.ack(sm, req, nil)
@@ -355,6 +379,7 @@ func (b *Bot) onAction(ctx context.Context, h Handler, cb slack.InteractionCallb
 	if err != nil {
 		b.pool.release()
 		log.Warn("unknown button", zap.String("action_id", a.ActionID), zap.Error(err))
+		b.opts.Observer.ClickRefused(RefusedUnknownButton)
 		return
 	}
 	click := handlers.Click{Action: handlers.Action(a.ActionID), RunID: val.RunID, StepID: val.StepID, Version: val.Version, UserID: cb.User.ID}
@@ -366,6 +391,7 @@ func (b *Bot) onAction(ctx context.Context, h Handler, cb slack.InteractionCallb
 	log.Info("click")
 	b.pool.run(func() {
 		if !b.firstDelivery(ctx, key, log) {
+			b.opts.Observer.ClickRefused(RefusedRedelivery)
 			return
 		}
 		// The click is claimed in the store before anything is drawn: the
@@ -388,6 +414,7 @@ func (b *Bot) onAction(ctx context.Context, h Handler, cb slack.InteractionCallb
 		if reply.Text == "" {
 			return
 		}
+		b.opts.Observer.ClickRefused(RefusedByEngine)
 		b.respond(ctx, to, reply.Text, log)
 		b.redraw(ctx, click, log)
 	})

@@ -48,6 +48,15 @@ type Options struct {
 	Executor       Executor
 	MaxSteps       int
 	MaxStepsPerRun int
+	// Observer is told how steps end and how long actions take, for
+	// metrics (nil: nobody).
+	Observer StepObserver
+	// Owner names this replica when replicas share the store: with a
+	// store that implements StepLeaser, the steps it runs carry its lease
+	// (Lease long, default DefaultLease; KeepLeases renews them) and it
+	// re-attaches steps whose lease ended. Empty: one process, no leases.
+	Owner string
+	Lease time.Duration
 	// Cadence is how often the comms lead is reminded to update the
 	// stakeholders (defaults 60 minutes, 30 for P1).
 	Cadence Cadence
@@ -66,12 +75,17 @@ type Engine struct {
 	views   map[string]cachedView         // the last view built, by run (View)
 
 	tasks sync.WaitGroup // executor tasks in flight (Wait)
+
+	leases *leases // nil without Options.Owner or a StepLeaser store
 }
 
 // New returns an Engine.
 func New(opts Options) *Engine {
 	if opts.Clock == nil {
 		opts.Clock = SystemClock{}
+	}
+	if opts.Observer == nil {
+		opts.Observer = nopObserver{}
 	}
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
@@ -93,7 +107,7 @@ func New(opts Options) *Engine {
 	}
 	opts.Setup.Families, opts.Setup.Simulated = families(opts.Actions)
 	return &Engine{opts: opts, log: opts.Logger.Named("engine"), cancels: map[string]context.CancelFunc{},
-		parsed: map[string]*Runbook{}, queued: map[string]int{}, views: map[string]cachedView{}}
+		parsed: map[string]*Runbook{}, queued: map[string]int{}, views: map[string]cachedView{}, leases: newLeases(opts)}
 }
 
 func newRunID(now time.Time) string {

@@ -39,6 +39,13 @@ func (e *Engine) Resume(ctx context.Context) error {
 
 // ResumeRun resumes one run (see Resume).
 func (e *Engine) ResumeRun(ctx context.Context, runID string) error {
+	return e.resumeRun(ctx, runID, true)
+}
+
+// resumeRun re-attaches a run's running steps that no process runs (with
+// leases: whose lease this engine could take) and, if there were none and
+// advanceIdle is set, advances the run.
+func (e *Engine) resumeRun(ctx context.Context, runID string, advanceIdle bool) error {
 	run, rb, err := e.load(ctx, runID)
 	if err != nil {
 		return err
@@ -54,37 +61,52 @@ func (e *Engine) ResumeRun(ctx context.Context, runID string) error {
 		return fmt.Errorf("steps of %s: %w", runID, err)
 	}
 	var reattach []StepState
+	var keys []string // held (queued) by this call until its task ends
+	release := func() {
+		for _, k := range keys {
+			e.unqueue(k)
+		}
+	}
 	for _, st := range steps {
-		if st.State != Running || e.isRunningHere(runID, st.StepID) {
+		key := runID + "/" + st.StepID
+		if st.State != Running || !e.holdIfIdle(key) {
 			continue
 		}
+		// Another live replica may run it: only the lease's taker re-attaches.
+		took, err := e.leases.take(ctx, runID, st.StepID, e.opts.Clock.Now())
+		if err != nil || !took {
+			e.unqueue(key)
+			if err != nil {
+				release()
+				return fmt.Errorf("resume %s: %w", runID, err)
+			}
+			continue
+		}
+		keys = append(keys, key)
 		step, _ := rb.Step(st.StepID)
+		why := "after a restart"
+		if e.leases != nil {
+			why = "after a restart or the loss of the replica that ran it"
+		}
 		ev := Event{RunID: runID, StepID: st.StepID, Kind: EventNote, Actor: "drbot", At: e.opts.Clock.Now(),
-			Text: fmt.Sprintf("re-attaching to %q after a restart (attempt %d)", step.Title, st.Attempt)}
+			Text: fmt.Sprintf("re-attaching to %q %s (attempt %d)", step.Title, why, st.Attempt)}
 		if err := e.opts.Store.AppendEvent(ctx, &ev); err != nil {
+			release()
 			return fmt.Errorf("resume %s: %w", runID, err)
 		}
 		e.notify(ctx, run, ev)
 		reattach = append(reattach, st)
 	}
 	if len(reattach) == 0 {
+		if !advanceIdle {
+			return nil
+		}
 		return e.advance(ctx, runID)
 	}
 	// The re-attached steps and the advance after them run as one task, in
 	// order, as a run's steps always do.
-	keys := make([]string, len(reattach))
-	e.mu.Lock()
-	for i, st := range reattach {
-		keys[i] = runID + "/" + st.StepID
-		e.queued[keys[i]]++
-	}
-	e.mu.Unlock()
 	e.spawn(ctx, runID, func(ctx context.Context) {
-		defer func() {
-			for _, k := range keys {
-				e.unqueue(k)
-			}
-		}()
+		defer release()
 		for _, st := range reattach {
 			step, _ := rb.Step(st.StepID)
 			e.execute(ctx, run, st, step)
@@ -94,14 +116,18 @@ func (e *Engine) ResumeRun(ctx context.Context, runID string) error {
 	return nil
 }
 
-// isRunningHere reports whether this process runs the step or has handed it
-// to its executor.
-func (e *Engine) isRunningHere(runID, stepID string) bool {
+// holdIfIdle holds the step for this process (as claim does) unless it
+// runs it or has handed it to its executor already; the caller unqueues
+// it. Check and hold are one step, so that two resumes in one process
+// (the start's and KeepLeases') never both re-attach it.
+func (e *Engine) holdIfIdle(key string) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	key := runID + "/" + stepID
-	_, running := e.cancels[key]
-	return running || e.queued[key] > 0
+	if _, running := e.cancels[key]; running || e.queued[key] > 0 {
+		return false
+	}
+	e.queued[key]++
+	return true
 }
 
 // claim moves a step to running in one check-and-set, held by this process
@@ -128,6 +154,17 @@ func (e *Engine) claim(ctx context.Context, run *Run, st *StepState, step Step, 
 	e.mu.Lock()
 	e.queued[key]++
 	e.mu.Unlock()
+	// With replicas, the step's lease is this one's before the store says
+	// Running, or another replica would take a Running step without a
+	// lease for one whose replica died, and re-attach it.
+	took, err := e.leases.take(ctx, run.ID, st.StepID, now)
+	if err != nil || !took {
+		e.unqueue(key)
+		if err != nil {
+			return fmt.Errorf("lease step %s/%s: %w", run.ID, st.StepID, err)
+		}
+		return &Refusal{Text: fmt.Sprintf("%q is being started by another drbot replica; its message shows who in a moment", step.Title), Err: ErrConflict}
+	}
 	if err := e.swap(ctx, run, *st, ev); err != nil {
 		e.unqueue(key)
 		return err
@@ -181,6 +218,10 @@ func (e *Engine) execute(ctx context.Context, run *Run, st StepState, step Step)
 	if timeout == 0 {
 		timeout = e.opts.StepTimeout
 	}
+	// A lost lease (another replica took the step over) ends the step here
+	// as a shutdown does: it stays Running, for its new holder.
+	ctx, unguard := e.leases.guard(ctx, run.ID, step.ID)
+	defer unguard()
 	sctx, cancel := context.WithTimeout(ctx, timeout)
 	key := run.ID + "/" + step.ID
 	e.mu.Lock()
@@ -311,7 +352,9 @@ func (e *Engine) invoke(ctx context.Context, run *Run, st *StepState, step Step,
 	}
 	backoff := e.opts.RetryBackoff
 	for attempt := 1; ; attempt++ {
+		began := time.Now()
 		res, err := action.Run(ctx, req)
+		e.opts.Observer.ActionCalled(step.Action, time.Since(began), err)
 		if simulated {
 			res.Summary = "SIMULATED: " + res.Summary
 		}
@@ -376,7 +419,11 @@ func (e *Engine) finish(ctx context.Context, run *Run, st StepState, to State, a
 	if d := st.Duration(); d > 0 && to != Skipped {
 		text += " (" + HumanDuration(d) + ")"
 	}
-	return e.swap(ctx, run, st, &Event{RunID: run.ID, StepID: st.StepID, Kind: kind, Actor: actor, At: now, Text: text, Links: links})
+	if err := e.swap(ctx, run, st, &Event{RunID: run.ID, StepID: st.StepID, Kind: kind, Actor: actor, At: now, Text: text, Links: links}); err != nil {
+		return err
+	}
+	e.observeEnd(run, st)
+	return nil
 }
 
 // advance moves the run forward: steps whose `when` is false are skipped,

@@ -2,6 +2,7 @@ package runbook
 
 import (
 	"context"
+	"strings"
 	"sync"
 
 	"go.uber.org/zap"
@@ -122,9 +123,18 @@ func (e *Engine) runClaimed(ctx context.Context, run *Run, st StepState, step St
 
 func (e *Engine) unqueue(key string) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.queued[key]--; e.queued[key] <= 0 {
+	e.queued[key]--
+	last := e.queued[key] <= 0
+	if last {
 		delete(e.queued, key)
+	}
+	e.mu.Unlock()
+	if last {
+		// This process is done with the step: its lease, if any, ends now
+		// (a step left Running by a shutdown is re-attached by another
+		// replica at once, not after the lease).
+		runID, stepID, _ := strings.Cut(key, "/")
+		e.leases.release(context.Background(), runID, stepID, e.log)
 	}
 }
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test.sh is drbot's one test command: it starts what the tests need (a real
 # etcd + kube-apiserver on loopback, built from the Go module proxy on first
-# use, and Azurite's blob service, installed from npm on first use), runs
-# every test with the race detector, and stops what it started.
+# use, Azurite's blob service, installed from npm on first use, and a
+# throwaway PostgreSQL 15 from Debian's package), runs every test with the
+# race detector, and stops what it started.
 #
 #   scripts/test.sh            # all tests
 #   scripts/test.sh ./runbook/ # some packages (extra args go to go test)
@@ -24,6 +25,9 @@ bash scripts/azurite-test-env.sh start >"$azurite_out" &
 azurite_start=$!
 stop_all() {
 	bash scripts/kube-test-env.sh stop >/dev/null 2>&1 || true
+	if [[ -n ${DRBOT_POSTGRES_TEST_DIR:-} ]]; then
+		bash scripts/postgres-test-env.sh stop >/dev/null 2>&1 || true
+	fi
 	if [[ -n ${DRBOT_AZURITE_TEST_DIR:-} ]]; then
 		bash scripts/azurite-test-env.sh stop >/dev/null 2>&1 || true
 	else
@@ -39,6 +43,10 @@ trap stop_all EXIT
 # skipping the integration tests.
 kube_env=$(bash scripts/kube-test-env.sh start)
 eval "$kube_env"
+# The store's suite and the two-replica test run on it (CI=true makes them
+# fail rather than skip without it).
+postgres_env=$(bash scripts/postgres-test-env.sh start)
+eval "$postgres_env"
 wait "$azurite_start" || { echo "test.sh: Azurite did not start" >&2; exit 1; }
 azurite_env=$(cat "$azurite_out")
 eval "$azurite_env"

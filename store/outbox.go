@@ -57,13 +57,16 @@ func (s *Store) EnqueueAll(ctx context.Context, msgs ...OutboxMessage) ([]int64,
 		}
 	}
 	ids := make([]int64, len(msgs))
+	now := time.Now()
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		for i, m := range msgs {
-			// Every column but the id, which SQLite assigns.
-			err := tx.QueryRowContext(ctx, `INSERT INTO outbox (dedup_key, run_id, kind, payload, attempts, next_at, last_error, result, done_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+			// Every column but the id, which the database assigns, and the
+			// time it was queued (for the outbox age metric).
+			args := append(outboxFields(&m)[1:], timeField{&now})
+			err := tx.QueryRowContext(ctx, `INSERT INTO outbox (dedup_key, run_id, kind, payload, attempts, next_at, last_error, result, done_at, created_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (dedup_key) DO NOTHING
-				RETURNING id`, outboxFields(&m)[1:]...).Scan(&ids[i])
+				RETURNING id`, args...).Scan(&ids[i])
 			if errors.Is(err, sql.ErrNoRows) {
 				err = tx.QueryRowContext(ctx, `SELECT id FROM outbox WHERE dedup_key = ?`, m.Key).Scan(&ids[i])
 			}
@@ -82,8 +85,9 @@ func (s *Store) EnqueueAll(ctx context.Context, msgs ...OutboxMessage) ([]int64,
 // Due returns at most limit (all if limit <= 0) undelivered messages whose
 // NextAt is not after now, in id order: the order they were enqueued.
 func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]OutboxMessage, error) {
+	var lim any = limit
 	if limit <= 0 {
-		limit = -1 // SQLite: no limit
+		lim = s.d.noLimit
 	}
 	// A run's messages go out in order: one waiting for its next attempt
 	// (Slack asked us to slow down) holds back the later ones of its run,
@@ -93,7 +97,7 @@ func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]OutboxMess
 		AND NOT EXISTS (SELECT 1 FROM outbox AS earlier
 			WHERE earlier.done_at IS NULL AND earlier.run_id = outbox.run_id AND outbox.run_id != ''
 			AND earlier.id < outbox.id AND earlier.next_at > ?)
-		ORDER BY id LIMIT ?`, timeField{&now}, timeField{&now}, limit)
+		ORDER BY id LIMIT ?`, timeField{&now}, timeField{&now}, lim)
 	if err != nil {
 		return nil, fmt.Errorf("due messages: %w", err)
 	}
@@ -124,7 +128,10 @@ func (s *Store) Delivered(ctx context.Context, id int64, result string, at time.
 // delivered is left alone. It returns an error wrapping runbook.ErrNotFound
 // if there is no such message.
 func (s *Store) Postpone(ctx context.Context, id int64, next time.Time, lastErr string) error {
-	err := s.updatePending(ctx, id, `UPDATE outbox SET attempts = attempts + 1, next_at = ?, last_error = ?
+	// The lease ends with the attempt: once due again, any replica may
+	// take the message.
+	err := s.updatePending(ctx, id, `UPDATE outbox SET attempts = attempts + 1, next_at = ?, last_error = ?,
+		lease_owner = '', lease_until = NULL
 		WHERE id = ? AND done_at IS NULL`, timeField{&next}, lastErr, id)
 	if err != nil {
 		return fmt.Errorf("postpone message %d: %w", id, err)
@@ -166,6 +173,34 @@ func (s *Store) updatePending(ctx context.Context, id int64, update string, args
 		}
 		return nil
 	})
+}
+
+// Stats are the store's figures for metrics.
+type Stats struct {
+	OutboxPending int       // undelivered messages
+	OldestPending time.Time // when the oldest undelivered one was queued; zero if none
+	OpenRuns      int       // active runs
+}
+
+// Stats counts the undelivered outbox messages, dates the oldest, and
+// counts the active runs, in two reads through the outbox_pending and
+// runs_one_active indexes.
+func (s *Store) Stats(ctx context.Context) (Stats, error) {
+	var st Stats
+	var oldest sql.NullString
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_at) FROM outbox WHERE done_at IS NULL`).Scan(&st.OutboxPending, &oldest)
+	if err != nil {
+		return Stats{}, fmt.Errorf("outbox stats: %w", err)
+	}
+	if oldest.Valid {
+		if err := (timeField{&st.OldestPending}).Scan(oldest.String); err != nil {
+			return Stats{}, fmt.Errorf("outbox stats: %w", err)
+		}
+	}
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM runs WHERE state = 'active'`).Scan(&st.OpenRuns); err != nil {
+		return Stats{}, fmt.Errorf("open runs: %w", err)
+	}
+	return st, nil
 }
 
 // LastPending returns the id of the newest undelivered message (0 if none).

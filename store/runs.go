@@ -7,8 +7,6 @@ import (
 	"fmt"
 
 	"github.com/drbot-dev/drbot/runbook"
-
-	sqlite3 "modernc.org/sqlite/lib"
 )
 
 var _ runbook.Store = (*Store)(nil)
@@ -27,8 +25,8 @@ func (s *Store) CreateRun(ctx context.Context, run *runbook.Run, steps []runbook
 		if id != "" {
 			return &runbook.ActiveRunError{RunID: id, Service: run.Service, Env: run.Env}
 		}
-		if _, err := tx.ExecContext(ctx, runsTable.insert, runFields(run)...); err != nil {
-			return activeConflict(ctx, tx, err, run.Service, run.Env)
+		if err := s.insertRun(ctx, tx, run); err != nil {
+			return err
 		}
 		for _, st := range steps {
 			if err := belongs("step "+st.StepID, st.RunID, run.ID); err != nil {
@@ -39,7 +37,7 @@ func (s *Store) CreateRun(ctx context.Context, run *runbook.Run, steps []runbook
 				return fmt.Errorf("step %s: %w", st.StepID, err)
 			}
 		}
-		seq, err = appendEvent(ctx, tx, run.ID, ev)
+		seq, err = s.appendEvent(ctx, tx, run.ID, ev)
 		return err
 	})
 	var active *runbook.ActiveRunError
@@ -73,10 +71,11 @@ func (s *Store) Runs(ctx context.Context, activeOnly bool, limit int) ([]*runboo
 	if activeOnly {
 		q += " WHERE state = 'active'"
 	}
+	var lim any = limit
 	if limit <= 0 {
-		limit = -1 // SQLite: no limit
+		lim = s.d.noLimit
 	}
-	rows, err := s.db.QueryContext(ctx, q+" ORDER BY started_at DESC, rowid DESC LIMIT ?", limit)
+	rows, err := s.db.QueryContext(ctx, q+" ORDER BY started_at DESC, "+s.d.runsTieBreak+" LIMIT ?", lim)
 	if err != nil {
 		return nil, fmt.Errorf("list runs: %w", err)
 	}
@@ -96,7 +95,7 @@ func (s *Store) Runs(ctx context.Context, activeOnly bool, limit int) ([]*runboo
 // or an error wrapping runbook.ErrNotFound.
 func (s *Store) ActiveRunInChannel(ctx context.Context, channelID string) (*runbook.Run, error) {
 	rows, err := s.db.QueryContext(ctx, runsTable.selectAll+
-		" WHERE state = 'active' AND json_extract(meta, '$.channel') = ? ORDER BY started_at DESC LIMIT 1", channelID)
+		" WHERE state = 'active' AND "+s.d.channel+" = ? ORDER BY started_at DESC LIMIT 1", channelID)
 	if err != nil {
 		return nil, fmt.Errorf("run in channel %s: %w", channelID, err)
 	}
@@ -119,11 +118,11 @@ func (s *Store) ActiveRunInChannel(ctx context.Context, channelID string) (*runb
 func (s *Store) SaveRun(ctx context.Context, run *runbook.Run, ev *runbook.Event) error {
 	var seq int64
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		if err := runsTable.swap(ctx, tx, runFields(run), run.Version); err != nil {
-			return activeConflict(ctx, tx, err, run.Service, run.Env)
+		err := s.savepoint(ctx, tx, func() error { return runsTable.swap(ctx, tx, runFields(run), run.Version) })
+		if err != nil {
+			return s.activeConflict(ctx, tx, err, run.Service, run.Env)
 		}
-		var err error
-		seq, err = appendEvent(ctx, tx, run.ID, ev)
+		seq, err = s.appendEvent(ctx, tx, run.ID, ev)
 		return err
 	})
 	if err != nil {
@@ -155,7 +154,7 @@ func (s *Store) SwapStep(ctx context.Context, step runbook.StepState, ev *runboo
 			return err
 		}
 		var err error
-		seq, err = appendEvent(ctx, tx, step.RunID, ev)
+		seq, err = s.appendEvent(ctx, tx, step.RunID, ev)
 		return err
 	})
 	if err != nil {
@@ -174,7 +173,7 @@ func (s *Store) AppendEvent(ctx context.Context, ev *runbook.Event) error {
 	var seq int64
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var err error
-		seq, err = appendEvent(ctx, tx, ev.RunID, ev)
+		seq, err = s.appendEvent(ctx, tx, ev.RunID, ev)
 		return err
 	})
 	if err != nil {
@@ -196,7 +195,7 @@ func (s *Store) Events(ctx context.Context, runID string) ([]runbook.Event, erro
 
 // appendEvent inserts ev (if not nil) as the next event of runID and returns
 // its seq. The caller's write lock makes MAX(seq)+1 safe.
-func appendEvent(ctx context.Context, tx *sql.Tx, runID string, ev *runbook.Event) (int64, error) {
+func (s *Store) appendEvent(ctx context.Context, tx *sql.Tx, runID string, ev *runbook.Event) (int64, error) {
 	if ev == nil {
 		return 0, nil
 	}
@@ -204,12 +203,15 @@ func appendEvent(ctx context.Context, tx *sql.Tx, runID string, ev *runbook.Even
 		return 0, err
 	}
 	var seq int64
+	// The casts give PostgreSQL the parameters' types, which a SELECT
+	// list does not; SQLite reads them as what they are.
 	err := tx.QueryRowContext(ctx, `INSERT INTO events (run_id, seq, step_id, kind, actor, at, text, links)
-		SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4, ?5, ?6, ?7 FROM events WHERE run_id = ?1
+		SELECT CAST(?1 AS TEXT), COALESCE(MAX(seq), 0) + 1, CAST(?2 AS TEXT), CAST(?3 AS TEXT), CAST(?4 AS TEXT),
+			CAST(?5 AS TEXT), CAST(?6 AS TEXT), CAST(?7 AS TEXT) FROM events WHERE run_id = ?1
 		RETURNING seq`,
 		runID, ev.StepID, string(ev.Kind), ev.Actor, timeField{&ev.At}, ev.Text, jsonField{&ev.Links},
 	).Scan(&seq)
-	if hasCode(err, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY) {
+	if s.d.isForeignKey(err) {
 		return 0, runbook.ErrNotFound
 	}
 	return seq, err
@@ -242,11 +244,41 @@ func activeRunID(ctx context.Context, tx *sql.Tx, service, env string) (string, 
 	return id, err
 }
 
+// insertRun inserts run's row; an insert the runs_one_active index refuses
+// becomes an *runbook.ActiveRunError.
+func (s *Store) insertRun(ctx context.Context, tx *sql.Tx, run *runbook.Run) error {
+	err := s.savepoint(ctx, tx, func() error {
+		_, err := tx.ExecContext(ctx, runsTable.insert, runFields(run)...)
+		return err
+	})
+	if err != nil {
+		return s.activeConflict(ctx, tx, err, run.Service, run.Env)
+	}
+	return nil
+}
+
+// savepoint runs fn inside a savepoint and rolls back to it if fn fails,
+// so the transaction can still be read from: PostgreSQL refuses every
+// statement of a transaction after an error until then.
+func (s *Store) savepoint(ctx context.Context, tx *sql.Tx, fn func() error) error {
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT drbot_try"); err != nil {
+		return err
+	}
+	if err := fn(); err != nil {
+		if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT drbot_try"); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		return err
+	}
+	_, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT drbot_try")
+	return err
+}
+
 // activeConflict turns err into an *runbook.ActiveRunError if it is the
-// runs_one_active index refusing a second active run for service and env
-// (the only UNIQUE index on runs; its primary key fails with another code).
-func activeConflict(ctx context.Context, tx *sql.Tx, err error, service, env string) error {
-	if !hasCode(err, sqlite3.SQLITE_CONSTRAINT_UNIQUE) {
+// runs_one_active index refusing a second active run for service and env.
+// The caller rolled back to a savepoint, so tx can still be read.
+func (s *Store) activeConflict(ctx context.Context, tx *sql.Tx, err error, service, env string) error {
+	if !s.d.isActiveRun(err) {
 		return err
 	}
 	id, lookupErr := activeRunID(ctx, tx, service, env)

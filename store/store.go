@@ -1,10 +1,12 @@
 // Package store persists drbot's runs, steps, timeline events and Slack
-// outbox in SQLite (modernc.org/sqlite, pure Go, no cgo).
+// outbox in SQLite (modernc.org/sqlite, pure Go, no cgo; the default, one
+// replica) or PostgreSQL (pgx; two or more replicas sharing it).
 //
-// Every write runs in a transaction that takes SQLite's write lock when it
-// begins (BEGIN IMMEDIATE, see DSN), so a check-and-set reads state no other
-// connection, process or replica can change before it commits. Reads are
-// plain statements: in WAL mode they never wait for a writer.
+// Every write runs in a transaction that takes the database's write turn
+// when it begins (SQLite: BEGIN IMMEDIATE, see DSN; PostgreSQL: a
+// transaction-scoped advisory lock, see dialect), so a check-and-set reads
+// state no other connection, process or replica can change before it
+// commits. Reads are plain statements and never wait for a writer.
 package store
 
 import (
@@ -20,11 +22,12 @@ import (
 	"modernc.org/sqlite"
 )
 
-// Store is drbot's SQLite database. It is safe for concurrent use, and
-// several Stores (processes, replicas) may share one file.
+// Store is drbot's database. It is safe for concurrent use, and several
+// Stores (processes, replicas) may share one file or PostgreSQL database.
 type Store struct {
 	db  *sql.DB
 	dsn string
+	d   dialect
 	log *zap.Logger
 	// writes queue for the one writer goroutine (writeLoop): SQLite has one
 	// writer anyway, and queueing here rather than in SQLite's busy handler
@@ -46,6 +49,21 @@ type writeReq struct {
 
 // maxIdleConns is how many SQLite connections stay open between uses.
 const maxIdleConns = 16
+
+// openSQLite opens the SQLite database of dsn on connections that keep their
+// prepared statements (stmtcache.go).
+func openSQLite(dsn string) (*sql.DB, error) {
+	connector, err := newCachingConnector(dsn)
+	if err != nil {
+		return nil, err
+	}
+	db := sql.OpenDB(connector)
+	// Keep the connections a busy bot uses open, and their statements
+	// prepared: database/sql keeps 2 by default, and opening one parses the
+	// schema again.
+	db.SetMaxIdleConns(maxIdleConns)
+	return db, nil
+}
 
 // maxGroup bounds the writes committed together, so one commit stays short.
 const maxGroup = 64
@@ -80,34 +98,51 @@ func DSN(path string) string {
 	return "file:" + uriEscaper.Replace(filepath.Clean(path)) + "?" + dsnParams
 }
 
-// Open opens (creating if needed) the SQLite database file at path and
-// applies the migrations it has not seen yet. path must name a file:
-// ":memory:" would give each pooled connection its own empty database.
+// Open opens the store at path and applies the migrations it has not seen
+// yet. A path of the form postgres://… (or postgresql://…) is a PostgreSQL
+// URL; anything else is an SQLite file, created if needed (":memory:" would
+// give each pooled connection its own empty database: name a file). Errors
+// never carry a password (see Redact).
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("open store: empty path")
 	}
-	dsn := DSN(path)
-	connector, err := newCachingConnector(dsn)
-	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+	var db *sql.DB
+	var err error
+	var dsn string
+	d := sqliteDialect
+	if IsPostgres(path) {
+		dsn, d = path, postgresDialect
+		db, err = openPostgres(path)
+	} else {
+		dsn = DSN(path)
+		db, err = openSQLite(dsn)
 	}
-	db := sql.OpenDB(connector)
-	// Keep the connections a busy bot uses open, and their statements
-	// prepared: database/sql keeps 2 by default, and opening one parses the
-	// schema again.
-	db.SetMaxIdleConns(maxIdleConns)
-	s := withWriter(db, dsn, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", describe(path), err)
+	}
+	s := withWriter(db, dsn, d, opts...)
 	if err := s.migrate(ctx, migrations); err != nil {
 		_ = s.Close()
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+		return nil, fmt.Errorf("open store %s: %w", describe(path), err)
 	}
 	return s, nil
 }
 
+// Ping checks that the database answers (/readyz).
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping %s store: %w", s.d.name, err)
+	}
+	return nil
+}
+
+// Dialect is "sqlite" or "postgres".
+func (s *Store) Dialect() string { return s.d.name }
+
 // withWriter makes a Store of db and starts its writer.
-func withWriter(db *sql.DB, dsn string, opts ...Option) *Store {
-	s := &Store{db: db, dsn: dsn, log: zap.NewNop(), writes: make(chan writeReq), closing: make(chan struct{}), stopped: make(chan struct{})}
+func withWriter(db *sql.DB, dsn string, d dialect, opts ...Option) *Store {
+	s := &Store{db: db, dsn: dsn, d: d, log: zap.NewNop(), writes: make(chan writeReq), closing: make(chan struct{}), stopped: make(chan struct{})}
 	for _, o := range opts {
 		o(s)
 	}
@@ -176,6 +211,13 @@ func (s *Store) writeLoop() {
 // a failing one is undone alone, and answers each.
 func (s *Store) commit(group []writeReq) {
 	tx, err := s.db.BeginTx(context.Background(), nil)
+	if err == nil && s.d.lockWriters != "" {
+		// PostgreSQL: this replica's turn among the writers of all
+		// replicas (see dialect.lockWriters), for the whole group.
+		if _, err = tx.Exec(s.d.lockWriters); err != nil {
+			_ = tx.Rollback()
+		}
+	}
 	if err != nil {
 		for _, r := range group {
 			r.done <- fmt.Errorf("begin write: %w", err)

@@ -35,12 +35,6 @@ func openStore(t testing.TB, path string) *Store {
 	return s
 }
 
-// newStore opens a store on a new file.
-func newStore(t testing.TB) *Store {
-	t.Helper()
-	return openStore(t, filepath.Join(t.TempDir(), "drbot.db"))
-}
-
 // newRun returns an active run with n steps, the first awaiting approval,
 // and its first event.
 func newRun(id, service, env string, n int) (*runbook.Run, []runbook.StepState, *runbook.Event) {
@@ -185,488 +179,502 @@ func TestStoreConnectionSettings(t *testing.T) {
 }
 
 func TestRunRoundTrip(t *testing.T) {
-	ctx := context.Background()
-	s := newStore(t)
-	run, steps, ev := newRun("r1", "itt-mentor-services", "staging", 3)
-	steps[2].Links = []runbook.Link{{Label: "workflow", URL: "https://github.com/o/r/actions/runs/1"}}
-	steps[2].EndedAt = t0.Add(time.Hour)
-	if err := s.CreateRun(ctx, run, steps, ev); err != nil {
-		t.Fatal(err)
-	}
-	if ev.Seq != 1 || ev.RunID != "r1" {
-		t.Errorf("first event: seq %d run %q, want 1 r1", ev.Seq, ev.RunID)
-	}
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		s := b.newStore(t)
+		run, steps, ev := newRun("r1", "itt-mentor-services", "staging", 3)
+		steps[2].Links = []runbook.Link{{Label: "workflow", URL: "https://github.com/o/r/actions/runs/1"}}
+		steps[2].EndedAt = t0.Add(time.Hour)
+		if err := s.CreateRun(ctx, run, steps, ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.Seq != 1 || ev.RunID != "r1" {
+			t.Errorf("first event: seq %d run %q, want 1 r1", ev.Seq, ev.RunID)
+		}
 
-	got, err := s.Run(ctx, "r1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	equal(t, "run", got, utc(*run))
-	if got.StartedAt.Location() != time.UTC || got.StartedAt.Nanosecond() != 123456789 {
-		t.Errorf("started_at = %v, want UTC with nanoseconds", got.StartedAt)
-	}
-	if !got.EndedAt.IsZero() {
-		t.Errorf("ended_at = %v, want zero", got.EndedAt)
-	}
+		got, err := s.Run(ctx, "r1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		equal(t, "run", got, utc(*run))
+		if got.StartedAt.Location() != time.UTC || got.StartedAt.Nanosecond() != 123456789 {
+			t.Errorf("started_at = %v, want UTC with nanoseconds", got.StartedAt)
+		}
+		if !got.EndedAt.IsZero() {
+			t.Errorf("ended_at = %v, want zero", got.EndedAt)
+		}
 
-	gotSteps, err := s.Steps(ctx, "r1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantSteps := append([]runbook.StepState(nil), steps...)
-	wantSteps[2].EndedAt = wantSteps[2].EndedAt.UTC()
-	equal(t, "steps", gotSteps, wantSteps)
+		gotSteps, err := s.Steps(ctx, "r1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantSteps := append([]runbook.StepState(nil), steps...)
+		wantSteps[2].EndedAt = wantSteps[2].EndedAt.UTC()
+		equal(t, "steps", gotSteps, wantSteps)
 
-	events, err := s.Events(ctx, "r1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := *ev
-	want.At = want.At.UTC()
-	equal(t, "events", events, []runbook.Event{want})
+		events, err := s.Events(ctx, "r1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := *ev
+		want.At = want.At.UTC()
+		equal(t, "events", events, []runbook.Event{want})
+	})
 }
 
 func TestNotFound(t *testing.T) {
-	ctx := context.Background()
-	s := newStore(t)
-	create(t, s, "r1", "svc", "staging", 1)
-	missingStep, ev := claimed(runbook.StepState{RunID: "r1", StepID: "nope", Version: 1}, "U")
-	tests := []struct {
-		name string
-		call func() error
-	}{
-		{"run", func() error { _, err := s.Run(ctx, "zz"); return err }},
-		{"steps", func() error { _, err := s.Steps(ctx, "zz"); return err }},
-		{"events", func() error { _, err := s.Events(ctx, "zz"); return err }},
-		{"save run", func() error {
-			run, _, _ := newRun("zz", "svc", "prod", 0)
-			run.Version = 2
-			return s.SaveRun(ctx, run, nil)
-		}},
-		{"swap step of unknown run", func() error {
-			st := missingStep
-			st.RunID = "zz"
-			return s.SwapStep(ctx, st, nil)
-		}},
-		{"swap unknown step", func() error { return s.SwapStep(ctx, missingStep, ev) }},
-		{"append event", func() error { return s.AppendEvent(ctx, &runbook.Event{RunID: "zz", Kind: runbook.EventNote}) }},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if err := tt.call(); !errors.Is(err, runbook.ErrNotFound) {
-				t.Errorf("err = %v, want ErrNotFound", err)
-			}
-		})
-	}
-	if events, _ := s.Events(ctx, "r1"); len(events) != 1 {
-		t.Errorf("r1 has %d events after failed writes, want 1", len(events))
-	}
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		s := b.newStore(t)
+		create(t, s, "r1", "svc", "staging", 1)
+		missingStep, ev := claimed(runbook.StepState{RunID: "r1", StepID: "nope", Version: 1}, "U")
+		tests := []struct {
+			name string
+			call func() error
+		}{
+			{"run", func() error { _, err := s.Run(ctx, "zz"); return err }},
+			{"steps", func() error { _, err := s.Steps(ctx, "zz"); return err }},
+			{"events", func() error { _, err := s.Events(ctx, "zz"); return err }},
+			{"save run", func() error {
+				run, _, _ := newRun("zz", "svc", "prod", 0)
+				run.Version = 2
+				return s.SaveRun(ctx, run, nil)
+			}},
+			{"swap step of unknown run", func() error {
+				st := missingStep
+				st.RunID = "zz"
+				return s.SwapStep(ctx, st, nil)
+			}},
+			{"swap unknown step", func() error { return s.SwapStep(ctx, missingStep, ev) }},
+			{"append event", func() error { return s.AppendEvent(ctx, &runbook.Event{RunID: "zz", Kind: runbook.EventNote}) }},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				if err := tt.call(); !errors.Is(err, runbook.ErrNotFound) {
+					t.Errorf("err = %v, want ErrNotFound", err)
+				}
+			})
+		}
+		if events, _ := s.Events(ctx, "r1"); len(events) != 1 {
+			t.Errorf("r1 has %d events after failed writes, want 1", len(events))
+		}
+	})
 }
 
 func TestSwapStep(t *testing.T) {
-	ctx := context.Background()
-	s := newStore(t)
-	_, steps := create(t, s, "r1", "svc", "staging", 2)
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		s := b.newStore(t)
+		_, steps := create(t, s, "r1", "svc", "staging", 2)
 
-	step, ev := claimed(steps[0], "U_ANA")
-	if err := s.SwapStep(ctx, step, ev); err != nil {
-		t.Fatal(err)
-	}
-	if ev.Seq != 2 {
-		t.Errorf("claim event seq = %d, want 2", ev.Seq)
-	}
+		step, ev := claimed(steps[0], "U_ANA")
+		if err := s.SwapStep(ctx, step, ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.Seq != 2 {
+			t.Errorf("claim event seq = %d, want 2", ev.Seq)
+		}
 
-	// A second click carries the version it saw before the claim.
-	stale, staleEv := claimed(steps[0], "U_BOB")
-	err := s.SwapStep(ctx, stale, staleEv)
-	if !errors.Is(err, runbook.ErrConflict) {
-		t.Fatalf("stale swap: err = %v, want ErrConflict", err)
-	}
-	if !strings.Contains(err.Error(), "swap step r1/step-000") {
-		t.Errorf("stale swap error %q lacks context", err)
-	}
-	if staleEv.Seq != 0 {
-		t.Errorf("stale swap set event seq %d", staleEv.Seq)
-	}
+		// A second click carries the version it saw before the claim.
+		stale, staleEv := claimed(steps[0], "U_BOB")
+		err := s.SwapStep(ctx, stale, staleEv)
+		if !errors.Is(err, runbook.ErrConflict) {
+			t.Fatalf("stale swap: err = %v, want ErrConflict", err)
+		}
+		if !strings.Contains(err.Error(), "swap step r1/step-000") {
+			t.Errorf("stale swap error %q lacks context", err)
+		}
+		if staleEv.Seq != 0 {
+			t.Errorf("stale swap set event seq %d", staleEv.Seq)
+		}
 
-	got, err := s.Steps(ctx, "r1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	step.StartedAt = step.StartedAt.UTC()
-	equal(t, "claimed step", got[0], step)
-	if events, _ := s.Events(ctx, "r1"); len(events) != 2 {
-		t.Errorf("events = %d, want 2 (stale swap appended nothing)", len(events))
-	}
+		got, err := s.Steps(ctx, "r1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		step.StartedAt = step.StartedAt.UTC()
+		equal(t, "claimed step", got[0], step)
+		if events, _ := s.Events(ctx, "r1"); len(events) != 2 {
+			t.Errorf("events = %d, want 2 (stale swap appended nothing)", len(events))
+		}
+	})
 }
 
 func TestSwapStepRefusesEventOfAnotherRun(t *testing.T) {
-	s := newStore(t)
-	_, steps := create(t, s, "r1", "svc", "staging", 1)
-	step, ev := claimed(steps[0], "U_ANA")
-	ev.RunID = "r2"
-	if err := s.SwapStep(context.Background(), step, ev); err == nil {
-		t.Fatal("swap with an event of another run succeeded")
-	}
-	got, _ := s.Steps(context.Background(), "r1")
-	if got[0].Version != 1 {
-		t.Errorf("step version = %d after refused swap, want 1", got[0].Version)
-	}
+	forEachBackend(t, func(t *testing.T, b backend) {
+		s := b.newStore(t)
+		_, steps := create(t, s, "r1", "svc", "staging", 1)
+		step, ev := claimed(steps[0], "U_ANA")
+		ev.RunID = "r2"
+		if err := s.SwapStep(context.Background(), step, ev); err == nil {
+			t.Fatal("swap with an event of another run succeeded")
+		}
+		got, _ := s.Steps(context.Background(), "r1")
+		if got[0].Version != 1 {
+			t.Errorf("step version = %d after refused swap, want 1", got[0].Version)
+		}
+	})
 }
 
 func TestSaveRun(t *testing.T) {
-	ctx := context.Background()
-	s := newStore(t)
-	run, _ := create(t, s, "r1", "svc", "staging", 1)
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		s := b.newStore(t)
+		run, _ := create(t, s, "r1", "svc", "staging", 1)
 
-	saved := *run
-	saved.Version = 2
-	saved.Remembered = map[string]any{"previous_replicas": map[string]any{"web": float64(2)}}
-	saved.Meta = map[string]string{"channel": "C123", "panel_ts": "1.2"}
-	ev := &runbook.Event{Kind: runbook.EventNote, Text: "remembered replicas"}
-	if err := s.SaveRun(ctx, &saved, ev); err != nil {
-		t.Fatal(err)
-	}
-	if ev.Seq != 2 || ev.RunID != "r1" {
-		t.Errorf("event seq %d run %q, want 2 r1", ev.Seq, ev.RunID)
-	}
-	got, err := s.Run(ctx, "r1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	equal(t, "saved run", got, utc(saved))
+		saved := *run
+		saved.Version = 2
+		saved.Remembered = map[string]any{"previous_replicas": map[string]any{"web": float64(2)}}
+		saved.Meta = map[string]string{"channel": "C123", "panel_ts": "1.2"}
+		ev := &runbook.Event{Kind: runbook.EventNote, Text: "remembered replicas"}
+		if err := s.SaveRun(ctx, &saved, ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.Seq != 2 || ev.RunID != "r1" {
+			t.Errorf("event seq %d run %q, want 2 r1", ev.Seq, ev.RunID)
+		}
+		got, err := s.Run(ctx, "r1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		equal(t, "saved run", got, utc(saved))
 
-	stale := *run
-	stale.Version = 2
-	stale.State = runbook.RunAborted
-	if err := s.SaveRun(ctx, &stale, nil); !errors.Is(err, runbook.ErrConflict) {
-		t.Errorf("stale save: err = %v, want ErrConflict", err)
-	}
+		stale := *run
+		stale.Version = 2
+		stale.State = runbook.RunAborted
+		if err := s.SaveRun(ctx, &stale, nil); !errors.Is(err, runbook.ErrConflict) {
+			t.Errorf("stale save: err = %v, want ErrConflict", err)
+		}
+	})
 }
 
 // TestClaimRace is the exactly-once rule: claimants race to claim one step
 // with the same expected version, as replicas with their own handles on the
 // file, or as goroutines of one process sharing a handle.
 func TestClaimRace(t *testing.T) {
-	const claimants, rounds = 8, 5
-	tests := []struct {
-		name    string
-		handles int
-	}{
-		{"replicas", claimants},
-		{"one process", 1},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ctx := context.Background()
-			path := filepath.Join(t.TempDir(), "drbot.db")
-			stores := make([]*Store, tt.handles)
-			for i := range stores {
-				stores[i] = openStore(t, path)
-			}
-			_, steps := create(t, stores[0], "r1", "svc", "staging", rounds)
-
-			for round := range rounds {
-				start := make(chan struct{})
-				errs := make([]error, claimants)
-				var wg sync.WaitGroup
-				for i := range claimants {
-					s := stores[i%len(stores)]
-					step, ev := claimed(steps[round], fmt.Sprintf("U%d", i))
-					wg.Go(func() {
-						<-start
-						errs[i] = s.SwapStep(ctx, step, ev)
-					})
+	forEachBackend(t, func(t *testing.T, b backend) {
+		const claimants, rounds = 8, 5
+		tests := []struct {
+			name    string
+			handles int
+		}{
+			{"replicas", claimants},
+			{"one process", 1},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				ctx := context.Background()
+				path := b.path(t)
+				stores := make([]*Store, tt.handles)
+				for i := range stores {
+					stores[i] = openStore(t, path)
 				}
-				close(start)
-				wg.Wait()
+				_, steps := create(t, stores[0], "r1", "svc", "staging", rounds)
 
-				winner := -1
-				for i, err := range errs {
-					switch {
-					case err == nil && winner >= 0:
-						t.Errorf("round %d: claimants %d and %d both claimed the step", round, winner, i)
-					case err == nil:
-						winner = i
-					case isBusy(err):
-						t.Errorf("round %d: claimant %d: SQLITE_BUSY leaked: %v", round, i, err)
-					case !errors.Is(err, runbook.ErrConflict):
-						t.Errorf("round %d: claimant %d: err = %v, want ErrConflict", round, i, err)
+				for round := range rounds {
+					start := make(chan struct{})
+					errs := make([]error, claimants)
+					var wg sync.WaitGroup
+					for i := range claimants {
+						s := stores[i%len(stores)]
+						step, ev := claimed(steps[round], fmt.Sprintf("U%d", i))
+						wg.Go(func() {
+							<-start
+							errs[i] = s.SwapStep(ctx, step, ev)
+						})
+					}
+					close(start)
+					wg.Wait()
+
+					winner := -1
+					for i, err := range errs {
+						switch {
+						case err == nil && winner >= 0:
+							t.Errorf("round %d: claimants %d and %d both claimed the step", round, winner, i)
+						case err == nil:
+							winner = i
+						case isBusy(err):
+							t.Errorf("round %d: claimant %d: SQLITE_BUSY leaked: %v", round, i, err)
+						case !errors.Is(err, runbook.ErrConflict):
+							t.Errorf("round %d: claimant %d: err = %v, want ErrConflict", round, i, err)
+						}
+					}
+					if winner < 0 {
+						t.Fatalf("round %d: nobody claimed the step: %v", round, errs)
+					}
+					got, err := stores[len(stores)-1].Steps(ctx, "r1")
+					if err != nil {
+						t.Fatal(err)
+					}
+					if got[round].Actor != fmt.Sprintf("U%d", winner) || got[round].Version != 2 {
+						t.Errorf("round %d: stored step %+v, want claimed by U%d at version 2", round, got[round], winner)
 					}
 				}
-				if winner < 0 {
-					t.Fatalf("round %d: nobody claimed the step: %v", round, errs)
-				}
-				got, err := stores[len(stores)-1].Steps(ctx, "r1")
+				events, err := stores[0].Events(ctx, "r1")
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got[round].Actor != fmt.Sprintf("U%d", winner) || got[round].Version != 2 {
-					t.Errorf("round %d: stored step %+v, want claimed by U%d at version 2", round, got[round], winner)
+				if len(events) != 1+rounds {
+					t.Errorf("events = %d, want %d: one per claim", len(events), 1+rounds)
 				}
-			}
-			events, err := stores[0].Events(ctx, "r1")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(events) != 1+rounds {
-				t.Errorf("events = %d, want %d: one per claim", len(events), 1+rounds)
-			}
-		})
-	}
+			})
+		}
+	})
 }
 
 // TestConcurrentOpen starts replicas on a new file at once: each must see
 // the migrations applied exactly once.
 func TestConcurrentOpen(t *testing.T) {
-	const replicas = 4
-	path := filepath.Join(t.TempDir(), "drbot.db")
-	errs := make([]error, replicas)
-	var wg sync.WaitGroup
-	for i := range replicas {
-		wg.Go(func() {
-			s, err := Open(context.Background(), path)
-			if err == nil {
-				err = s.Close()
-			}
-			errs[i] = err
-		})
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Errorf("replica %d: %v", i, err)
+	forEachBackend(t, func(t *testing.T, b backend) {
+		const replicas = 4
+		path := b.path(t)
+		errs := make([]error, replicas)
+		var wg sync.WaitGroup
+		for i := range replicas {
+			wg.Go(func() {
+				s, err := Open(context.Background(), path)
+				if err == nil {
+					err = s.Close()
+				}
+				errs[i] = err
+			})
 		}
-	}
-	checkVersions(t, openStore(t, path), len(migrations))
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("replica %d: %v", i, err)
+			}
+		}
+		checkVersions(t, openStore(t, path), len(migrations))
+	})
 }
 
 func TestActiveRun(t *testing.T) {
-	tests := []struct {
-		name string
-		end  runbook.RunState
-	}{
-		{"after done", runbook.RunDone},
-		{"after aborted", runbook.RunAborted},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ctx := context.Background()
-			s := newStore(t)
-			first, _ := create(t, s, "r1", "svc", "staging", 1)
-			create(t, s, "r-prod", "svc", "prod", 1)
+	forEachBackend(t, func(t *testing.T, b backend) {
+		tests := []struct {
+			name string
+			end  runbook.RunState
+		}{
+			{"after done", runbook.RunDone},
+			{"after aborted", runbook.RunAborted},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				ctx := context.Background()
+				s := b.newStore(t)
+				first, _ := create(t, s, "r1", "svc", "staging", 1)
+				create(t, s, "r-prod", "svc", "prod", 1)
 
-			second, steps, ev := newRun("r2", "svc", "staging", 1)
-			err := s.CreateRun(ctx, second, steps, ev)
-			var active *runbook.ActiveRunError
-			if !errors.As(err, &active) {
-				t.Fatalf("second active run: err = %v, want ActiveRunError", err)
-			}
-			equal(t, "active run error", *active, runbook.ActiveRunError{RunID: "r1", Service: "svc", Env: "staging"})
-			if _, err := s.Run(ctx, "r2"); !errors.Is(err, runbook.ErrNotFound) {
-				t.Errorf("refused run was stored: %v", err)
-			}
+				second, steps, ev := newRun("r2", "svc", "staging", 1)
+				err := s.CreateRun(ctx, second, steps, ev)
+				var active *runbook.ActiveRunError
+				if !errors.As(err, &active) {
+					t.Fatalf("second active run: err = %v, want ActiveRunError", err)
+				}
+				equal(t, "active run error", *active, runbook.ActiveRunError{RunID: "r1", Service: "svc", Env: "staging"})
+				if _, err := s.Run(ctx, "r2"); !errors.Is(err, runbook.ErrNotFound) {
+					t.Errorf("refused run was stored: %v", err)
+				}
 
-			ended := *first
-			ended.Version++
-			ended.State = tt.end
-			ended.EndedAt = t0.Add(time.Hour)
-			if err := s.SaveRun(ctx, &ended, nil); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.CreateRun(ctx, second, steps, ev); err != nil {
-				t.Fatalf("new run once the first is %s: %v", tt.end, err)
-			}
+				ended := *first
+				ended.Version++
+				ended.State = tt.end
+				ended.EndedAt = t0.Add(time.Hour)
+				if err := s.SaveRun(ctx, &ended, nil); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.CreateRun(ctx, second, steps, ev); err != nil {
+					t.Fatalf("new run once the first is %s: %v", tt.end, err)
+				}
 
-			// Reopening the ended run would make two active runs.
-			reopened := ended
-			reopened.Version++
-			reopened.State = runbook.RunActive
-			err = s.SaveRun(ctx, &reopened, nil)
-			if !errors.As(err, &active) || active.RunID != "r2" {
-				t.Errorf("reactivating r1: err = %v, want ActiveRunError for r2", err)
-			}
-		})
-	}
+				// Reopening the ended run would make two active runs.
+				reopened := ended
+				reopened.Version++
+				reopened.State = runbook.RunActive
+				err = s.SaveRun(ctx, &reopened, nil)
+				if !errors.As(err, &active) || active.RunID != "r2" {
+					t.Errorf("reactivating r1: err = %v, want ActiveRunError for r2", err)
+				}
+			})
+		}
+	})
 }
 
 // TestActiveIndexBackstop checks that the unique index, were the check in
 // CreateRun ever skipped, still refuses with an ActiveRunError.
 func TestActiveIndexBackstop(t *testing.T) {
-	ctx := context.Background()
-	s := newStore(t)
-	first, _, _ := newRun("r1", "svc", "staging", 0)
-	second, _, _ := newRun("r2", "svc", "staging", 0)
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		for _, run := range []*runbook.Run{first, second} {
-			if _, err := tx.ExecContext(ctx, runsTable.insert, runFields(run)...); err != nil {
-				return activeConflict(ctx, tx, err, run.Service, run.Env)
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		s := b.newStore(t)
+		first, _, _ := newRun("r1", "svc", "staging", 0)
+		second, _, _ := newRun("r2", "svc", "staging", 0)
+		err := s.write(ctx, func(tx *sql.Tx) error {
+			for _, run := range []*runbook.Run{first, second} {
+				if err := s.insertRun(ctx, tx, run); err != nil {
+					return err
+				}
 			}
+			return nil
+		})
+		var active *runbook.ActiveRunError
+		if !errors.As(err, &active) || active.RunID != "r1" {
+			t.Errorf("err = %v, want ActiveRunError for r1", err)
 		}
-		return nil
-	})
-	var active *runbook.ActiveRunError
-	if !errors.As(err, &active) || active.RunID != "r1" {
-		t.Errorf("err = %v, want ActiveRunError for r1", err)
-	}
-	// The primary key is not mistaken for it.
-	err = s.write(ctx, func(tx *sql.Tx) error {
-		done := *first
-		done.State = runbook.RunDone
-		for range 2 {
-			if _, err := tx.ExecContext(ctx, runsTable.insert, runFields(&done)...); err != nil {
-				return activeConflict(ctx, tx, err, done.Service, done.Env)
+		// The primary key is not mistaken for it.
+		err = s.write(ctx, func(tx *sql.Tx) error {
+			done := *first
+			done.State = runbook.RunDone
+			for range 2 {
+				if err := s.insertRun(ctx, tx, &done); err != nil {
+					return err
+				}
 			}
+			return nil
+		})
+		primaryKey := hasCode(err, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY) || pgCode(err, "23505", "runs_pkey")
+		if errors.As(err, &active) || !primaryKey {
+			t.Errorf("duplicate id: err = %v, want a primary key error", err)
 		}
-		return nil
 	})
-	if errors.As(err, &active) || !hasCode(err, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY) {
-		t.Errorf("duplicate id: err = %v, want a primary key error", err)
-	}
 }
 
 func TestEventSeq(t *testing.T) {
-	ctx := context.Background()
-	s := newStore(t)
-	create(t, s, "r1", "svc", "staging", 1)
-	create(t, s, "r2", "svc", "prod", 1)
-	for i := range 5 {
-		for _, run := range []string{"r1", "r2"} {
-			ev := &runbook.Event{RunID: run, Kind: runbook.EventNote, Text: fmt.Sprint(i), At: t0.Add(time.Duration(i) * time.Second)}
-			if err := s.AppendEvent(ctx, ev); err != nil {
-				t.Fatal(err)
-			}
-			if ev.Seq != int64(i+2) {
-				t.Errorf("%s event %d: seq %d, want %d", run, i, ev.Seq, i+2)
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		s := b.newStore(t)
+		create(t, s, "r1", "svc", "staging", 1)
+		create(t, s, "r2", "svc", "prod", 1)
+		for i := range 5 {
+			for _, run := range []string{"r1", "r2"} {
+				ev := &runbook.Event{RunID: run, Kind: runbook.EventNote, Text: fmt.Sprint(i), At: t0.Add(time.Duration(i) * time.Second)}
+				if err := s.AppendEvent(ctx, ev); err != nil {
+					t.Fatal(err)
+				}
+				if ev.Seq != int64(i+2) {
+					t.Errorf("%s event %d: seq %d, want %d", run, i, ev.Seq, i+2)
+				}
 			}
 		}
-	}
-	events, err := s.Events(ctx, "r1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, ev := range events {
-		if ev.Seq != int64(i+1) || ev.RunID != "r1" {
-			t.Errorf("events[%d] = seq %d run %s, want seq %d run r1", i, ev.Seq, ev.RunID, i+1)
+		events, err := s.Events(ctx, "r1")
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
+		for i, ev := range events {
+			if ev.Seq != int64(i+1) || ev.RunID != "r1" {
+				t.Errorf("events[%d] = seq %d run %s, want seq %d run r1", i, ev.Seq, ev.RunID, i+1)
+			}
+		}
+	})
 }
 
 func TestRuns(t *testing.T) {
-	ctx := context.Background()
-	s := newStore(t)
-	for i, id := range []string{"r1", "r2", "r3"} {
-		run, steps, ev := newRun(id, "svc", id, 1)
-		run.StartedAt = t0.Add(time.Duration(i) * time.Hour)
-		if id == "r2" {
-			run.State = runbook.RunDone
-		}
-		if err := s.CreateRun(ctx, run, steps, ev); err != nil {
-			t.Fatal(err)
-		}
-	}
-	tests := []struct {
-		name       string
-		activeOnly bool
-		limit      int
-		want       []string
-	}{
-		{"all", false, 0, []string{"r3", "r2", "r1"}},
-		{"limit", false, 2, []string{"r3", "r2"}},
-		{"active", true, 10, []string{"r3", "r1"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			runs, err := s.Runs(ctx, tt.activeOnly, tt.limit)
-			if err != nil {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		s := b.newStore(t)
+		for i, id := range []string{"r1", "r2", "r3"} {
+			run, steps, ev := newRun(id, "svc", id, 1)
+			run.StartedAt = t0.Add(time.Duration(i) * time.Hour)
+			if id == "r2" {
+				run.State = runbook.RunDone
+			}
+			if err := s.CreateRun(ctx, run, steps, ev); err != nil {
 				t.Fatal(err)
 			}
-			var ids []string
-			for _, r := range runs {
-				ids = append(ids, r.ID)
-			}
-			equal(t, "runs", ids, tt.want)
-		})
-	}
+		}
+		tests := []struct {
+			name       string
+			activeOnly bool
+			limit      int
+			want       []string
+		}{
+			{"all", false, 0, []string{"r3", "r2", "r1"}},
+			{"limit", false, 2, []string{"r3", "r2"}},
+			{"active", true, 10, []string{"r3", "r1"}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				runs, err := s.Runs(ctx, tt.activeOnly, tt.limit)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var ids []string
+				for _, r := range runs {
+					ids = append(ids, r.ID)
+				}
+				equal(t, "runs", ids, tt.want)
+			})
+		}
+	})
 }
 
 func TestActiveRunInChannel(t *testing.T) {
-	ctx := context.Background()
-	s := newStore(t)
-	for _, r := range []struct {
-		id, channel string
-		state       runbook.RunState
-	}{{"r1", "C1", runbook.RunDone}, {"r2", "C1", runbook.RunActive}, {"r3", "C2", runbook.RunActive}, {"r4", "", runbook.RunActive}} {
-		run, steps, ev := newRun(r.id, "svc", r.id, 1)
-		run.State = r.state
-		if r.channel != "" {
-			run.Meta = map[string]string{"channel": r.channel}
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		s := b.newStore(t)
+		for _, r := range []struct {
+			id, channel string
+			state       runbook.RunState
+		}{{"r1", "C1", runbook.RunDone}, {"r2", "C1", runbook.RunActive}, {"r3", "C2", runbook.RunActive}, {"r4", "", runbook.RunActive}} {
+			run, steps, ev := newRun(r.id, "svc", r.id, 1)
+			run.State = r.state
+			if r.channel != "" {
+				run.Meta = map[string]string{"channel": r.channel}
+			}
+			if err := s.CreateRun(ctx, run, steps, ev); err != nil {
+				t.Fatal(err)
+			}
 		}
-		if err := s.CreateRun(ctx, run, steps, ev); err != nil {
-			t.Fatal(err)
-		}
-	}
-	tests := []struct {
-		channel, want string
-	}{{"C1", "r2"}, {"C2", "r3"}, {"C9", ""}}
-	for _, tt := range tests {
-		t.Run(tt.channel, func(t *testing.T) {
-			run, err := s.ActiveRunInChannel(ctx, tt.channel)
-			if tt.want == "" {
-				if !errors.Is(err, runbook.ErrNotFound) {
-					t.Fatalf("got %v, want ErrNotFound", err)
+		tests := []struct {
+			channel, want string
+		}{{"C1", "r2"}, {"C2", "r3"}, {"C9", ""}}
+		for _, tt := range tests {
+			t.Run(tt.channel, func(t *testing.T) {
+				run, err := s.ActiveRunInChannel(ctx, tt.channel)
+				if tt.want == "" {
+					if !errors.Is(err, runbook.ErrNotFound) {
+						t.Fatalf("got %v, want ErrNotFound", err)
+					}
+					return
 				}
-				return
-			}
-			if err != nil || run.ID != tt.want {
-				t.Fatalf("got %v (%v), want %s", run, err, tt.want)
-			}
-		})
-	}
-	var plan string
-	rows, err := s.db.QueryContext(ctx, `EXPLAIN QUERY PLAN `+runsTable.selectAll+
-		` WHERE state = 'active' AND json_extract(meta, '$.channel') = ? ORDER BY started_at DESC LIMIT 1`, "C1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatal(err)
+				if err != nil || run.ID != tt.want {
+					t.Fatalf("got %v (%v), want %s", run, err, tt.want)
+				}
+			})
 		}
-		plan += detail + "\n"
-	}
-	if !strings.Contains(plan, "runs_active_channel") {
-		t.Errorf("the lookup does not use the channel index:\n%s", plan)
-	}
+		plan := queryPlan(t, s, runsTable.selectAll+
+			` WHERE state = 'active' AND `+s.d.channel+` = ? ORDER BY started_at DESC LIMIT 1`, "C1")
+		if !strings.Contains(plan, "runs_active_channel") {
+			t.Errorf("the lookup does not use the channel index:\n%s", plan)
+		}
+	})
 }
 
 // TestReopen is "after a crash the run resumes" at store level: a new
 // process on the same file sees exactly what the old one wrote.
 func TestReopen(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "drbot.db")
-	s := openStore(t, path)
-	_, steps := create(t, s, "r1", "svc", "staging", 3)
-	step, ev := claimed(steps[0], "U_ANA")
-	if err := s.SwapStep(ctx, step, ev); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Enqueue(ctx, OutboxMessage{Key: "event:r1:2", RunID: "r1", Kind: "timeline", Payload: []byte(`{}`)}); err != nil {
-		t.Fatal(err)
-	}
-	before := snapshot(t, s)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		path := b.path(t)
+		s := openStore(t, path)
+		_, steps := create(t, s, "r1", "svc", "staging", 3)
+		step, ev := claimed(steps[0], "U_ANA")
+		if err := s.SwapStep(ctx, step, ev); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Enqueue(ctx, OutboxMessage{Key: "event:r1:2", RunID: "r1", Kind: "timeline", Payload: []byte(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+		before := snapshot(t, s)
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
 
-	after := snapshot(t, openStore(t, path))
-	equal(t, "state after reopen", after, before)
-	if after.steps[0].State != runbook.Running || after.steps[0].Checkpoint["dispatched_at"] == "" {
-		t.Errorf("running step lost its state or checkpoint: %+v", after.steps[0])
-	}
+		after := snapshot(t, openStore(t, path))
+		equal(t, "state after reopen", after, before)
+		if after.steps[0].State != runbook.Running || after.steps[0].Checkpoint["dispatched_at"] == "" {
+			t.Errorf("running step lost its state or checkpoint: %+v", after.steps[0])
+		}
+	})
 }
 
 type state struct {
@@ -736,7 +744,7 @@ func TestConcurrentWritersNeverLock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := withWriter(db, dsn)
+	s := withWriter(db, dsn, sqliteDialect)
 	t.Cleanup(func() { s.Close() })
 	if err := s.migrate(ctx, migrations); err != nil {
 		t.Fatal(err)
@@ -761,4 +769,54 @@ func TestConcurrentWritersNeverLock(t *testing.T) {
 			t.Fatalf("concurrent write: %v", err)
 		}
 	}
+}
+
+// queryPlan is the database's plan for query. On PostgreSQL, which rightly
+// prefers a sequential scan or the other partial index on a table of four
+// rows, the plan is made with sequential scans off and runs_one_active
+// hidden (dropped in a transaction that is rolled back): the question is
+// whether the channel index can serve the query.
+func queryPlan(t *testing.T, s *Store, query string, args ...any) string {
+	t.Helper()
+	ctx := context.Background()
+	var plan strings.Builder
+	if s.d.name == "postgres" {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+		for _, q := range []string{"SET LOCAL enable_seqscan = off", "DROP INDEX runs_one_active"} {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rows, err := tx.QueryContext(ctx, "EXPLAIN "+query, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var line string
+			if err := rows.Scan(&line); err != nil {
+				t.Fatal(err)
+			}
+			plan.WriteString(line + "\n")
+		}
+		return plan.String()
+	}
+	rows, err := s.db.QueryContext(ctx, "EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan.WriteString(detail + "\n")
+	}
+	return plan.String()
 }

@@ -117,7 +117,10 @@ type Server struct {
 	conn       *wsConn
 	connected  chan struct{} // closed at the first connection
 	conns      int
-	scopes     []string // the bot token's scopes, sent in X-OAuth-Scopes (preflight.go)
+	spread     bool      // Spread: several connections at once
+	live       []*wsConn // Spread: the open connections
+	turn       int       // Spread: round-robin position
+	scopes     []string  // the bot token's scopes, sent in X-OAuth-Scopes (preflight.go)
 }
 
 type pending struct {
@@ -172,10 +175,12 @@ func (s *Server) URL() string { return s.srv.URL + "/" }
 // Close stops the server and drops the socket.
 func (s *Server) Close() {
 	s.mu.Lock()
-	c := s.conn
+	conns := append([]*wsConn{s.conn}, s.live...)
 	s.mu.Unlock()
-	if c != nil {
-		_ = c.c.Close()
+	for _, c := range conns {
+		if c != nil {
+			_ = c.c.Close()
+		}
 	}
 	s.srv.Close()
 }

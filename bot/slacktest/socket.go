@@ -23,8 +23,7 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	conn := &wsConn{c: c}
 	s.mu.Lock()
-	old := s.conn
-	s.conn = conn
+	old := s.addLive(conn)
 	s.conns++
 	n := s.conns
 	if n == 1 {
@@ -42,6 +41,13 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	done := make(chan struct{})
 	defer close(done)
+	defer func() {
+		s.mu.Lock()
+		if s.spread {
+			s.removeLive(conn)
+		}
+		s.mu.Unlock()
+	}()
 	go s.ping(conn, done)
 	for {
 		var ack struct {
@@ -162,7 +168,7 @@ func (s *Server) Redeliver(ctx context.Context, envelopeID, reason string) (Ack,
 // send delivers the envelope id and waits for its ack.
 func (s *Server) send(ctx context.Context, id, reason string) (Ack, error) {
 	s.mu.Lock()
-	c := s.conn
+	c := s.pick()
 	e := s.sent[id]
 	typ, payload, retries := e.typ, e.payload, e.retries
 	p := &pending{typ: typ, done: make(chan Ack, 1)}

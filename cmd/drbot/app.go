@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"slices"
 	"strings"
 
@@ -86,11 +87,37 @@ func (a *app) configUsed() string {
 	return a.cfg.File
 }
 
-// openStore opens the SQLite store at path.
+// storePath is serve's store: DRBOT_DB, else the content of the file
+// DRBOT_DB_FILE names (a PostgreSQL URL with its password, mounted from a
+// Secret), else drbot.db.
+func (a *app) storePath() (string, error) {
+	if db := a.getenv("DRBOT_DB"); db != "" {
+		return db, nil
+	}
+	if f := a.getenv("DRBOT_DB_FILE"); f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return "", fmt.Errorf("DRBOT_DB_FILE: %w", err)
+		}
+		db := strings.TrimSpace(string(b))
+		if db == "" {
+			return "", fmt.Errorf("DRBOT_DB_FILE: %s is empty", f)
+		}
+		return db, nil
+	}
+	return "drbot.db", nil
+}
+
+// openStore opens the store at path: an SQLite file, or a PostgreSQL URL
+// (postgres://…), never shown with its password.
 func (a *app) openStore(ctx context.Context, path string) error {
-	st, err := store.Open(ctx, path)
+	var opts []store.Option
+	if a.log != nil {
+		opts = append(opts, store.WithLogger(a.log))
+	}
+	st, err := store.Open(ctx, path, opts...)
 	if err != nil {
-		return fmt.Errorf("open store %s: %w", path, err)
+		return err
 	}
 	a.store = st
 	a.closers = append(a.closers, func() { _ = st.Close() })

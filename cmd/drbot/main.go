@@ -27,14 +27,16 @@ const usage = `drbot runs disaster-recovery runbooks.
 Usage:
   drbot rehearse SCENARIO [--service S] [--env E] [--var k=v]... [--yes] [--resume RUN] [--live] [--simulate=LIST]
   drbot plan SCENARIO [--service S] [--env E] [--var k=v]...
-  drbot serve [--simulate[=github,kubernetes,azure]]
+  drbot serve [--simulate[=github,kubernetes,azure]] [--listen :8080]
   drbot validate [FILE...]
   drbot preflight [--service S] [--env E] [--json] [--simulate=LIST]
   drbot report RUN [--format md|json] [--db PATH]
   drbot drills [--service S] [--db PATH]
   drbot version
 
-Environment: DRBOT_CONFIG (default drbot.yaml), DRBOT_DB (default drbot.db),
+Environment: DRBOT_CONFIG (default drbot.yaml), DRBOT_DB (default drbot.db; or
+postgres://… for replicas sharing PostgreSQL; DRBOT_DB_FILE: a file holding it),
+DRBOT_LISTEN (serve's /healthz, /readyz and /metrics address),
 SLACK_BOT_TOKEN, SLACK_APP_TOKEN, SLACK_API_URL, GITHUB_TOKEN or GitHub App
 credentials, GITHUB_API_URL, KUBECONFIG, AZURE_SUBSCRIPTION_ID.
 `

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/drbot-dev/drbot/runbook"
+	"github.com/drbot-dev/drbot/store"
 	"github.com/drbot-dev/drbot/terminal"
 )
 
@@ -26,6 +27,7 @@ func rehearse(ctx context.Context, a *app, args []string) error {
 	live := fs.Bool("live", false, "use the real GitHub, Kubernetes, Azure and HTTP adapters (credentials from the environment); every step is approved by a person")
 	simulate := fs.String("simulate", "", "with --live, simulate these adapters anyway: comma-separated github, kubernetes, azure, http")
 	db := fs.String("db", "drbot-rehearse.db", "the rehearsal store (kept apart from the bot's DRBOT_DB, so a rehearsal never blocks a real run)")
+	listen := fs.String("listen", "", "serve /healthz, /readyz and /metrics on this address during the rehearsal, e.g. :8080 (off by default)")
 	pos, err := parseArgs(fs, args, a.stderr)
 	if err != nil {
 		return err
@@ -61,10 +63,16 @@ func rehearse(ctx context.Context, a *app, args []string) error {
 	if err := a.openStore(ctx, *db); err != nil {
 		return err
 	}
+	p := newProbes()
+	p.config.Store(true)
+	p.store.Store(a.store)
+	if err := a.listen(*listen, p, false, a.log); err != nil {
+		return err
+	}
 	printer := terminal.New(a.stdout, a.cfg.Location)
 	eng := runbook.New(runbook.Options{
 		Store: a.store, Actions: reg, Notifier: printer, Logger: a.log, Clock: a.clock, Guard: a.cfg.Guard(),
-		Setup: runbook.Setup{Config: a.configUsed(), Store: *db},
+		Setup: runbook.Setup{Config: a.configUsed(), Store: store.Redact(*db)}, Observer: p.metrics,
 		// The terminal waits for each step before it asks about the next.
 		Executor: runbook.SyncExecutor{},
 	})

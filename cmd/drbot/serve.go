@@ -14,6 +14,7 @@ import (
 	"github.com/drbot-dev/drbot/bot/storeoutbox"
 	"github.com/drbot-dev/drbot/handlers"
 	"github.com/drbot-dev/drbot/runbook"
+	"github.com/drbot-dev/drbot/store"
 )
 
 // serve runs the Slack bot in socket mode until ctx ends: commands, buttons,
@@ -25,6 +26,7 @@ func serve(ctx context.Context, a *app, args []string) error {
 	var simulate simulateFlag
 	fs.Var(&simulate, "simulate", "simulate adapters: --simulate for all (a drill that touches no infrastructure), or --simulate=azure,github (any of github, kubernetes, azure, http)")
 	workers := fs.Int("workers", 16, "commands and clicks handled at once (more wait in a queue); steps run on the engine, not on these workers")
+	listen := fs.String("listen", "", "serve /healthz, /readyz and /metrics on this address, e.g. :8080 (default $DRBOT_LISTEN; off if neither)")
 	pos, err := parseArgs(fs, args, a.stderr)
 	if err != nil {
 		return err
@@ -37,6 +39,14 @@ func serve(ctx context.Context, a *app, args []string) error {
 	}
 	log := a.logger(zap.InfoLevel)
 	cfg := a.cfg
+	if *listen == "" {
+		*listen = a.getenv("DRBOT_LISTEN")
+	}
+	p := newProbes()
+	p.config.Store(true)
+	if err := a.listen(*listen, p, true, log); err != nil {
+		return err
+	}
 	if cfg.Slack.BotToken.Value() == "" || cfg.Slack.AppToken.Value() == "" {
 		return &exitError{code: 1, msg: "set SLACK_BOT_TOKEN (xoxb-…) and SLACK_APP_TOKEN (xapp-…, with connections:write); deploy/slack-app-manifest.yaml creates the app"}
 	}
@@ -47,19 +57,25 @@ func serve(ctx context.Context, a *app, args []string) error {
 	if kinds := simulatedKinds(reg); len(kinds) > 0 {
 		log.Warn("simulated adapters: their steps touch nothing real and are marked SIMULATED", zap.Strings("kinds", kinds))
 	}
-	db := a.getenv("DRBOT_DB")
-	if db == "" {
-		db = "drbot.db"
+	db, err := a.storePath()
+	if err != nil {
+		return err
 	}
 	if err := a.openStore(ctx, db); err != nil {
+		return err
+	}
+	p.store.Store(a.store)
+	owner, lease, err := a.replica(log)
+	if err != nil {
 		return err
 	}
 	b, err := bot.New(bot.Options{
 		BotToken: cfg.Slack.BotToken.Value(), AppToken: cfg.Slack.AppToken.Value(), APIURL: cfg.Slack.APIURL,
 		Location: cfg.Location, StakeholderChannels: cfg.Slack.StakeholderChannels, DeveloperChannels: cfg.Slack.DeveloperChannels,
 		Approvers: bot.Principals(cfg.Slack.Approvers), Responders: bot.Principals(cfg.Slack.Responders),
-		ChannelName: cfg.ChannelName, Outbox: storeoutbox.Outbox{S: a.store}, Clock: a.clock, Logger: log, Workers: *workers,
+		ChannelName: cfg.ChannelName, Outbox: storeoutbox.Outbox{S: a.store, Owner: owner, Lease: lease}, Clock: a.clock, Logger: log, Workers: *workers,
 		P1Contacts: cfg.Comms.P1Contacts, FollowUps: cfg.Comms.FollowUpRepo != "",
+		Observer: p.metrics,
 	})
 	if err != nil {
 		return err
@@ -73,10 +89,12 @@ func serve(ctx context.Context, a *app, args []string) error {
 	}
 	eng := runbook.New(runbook.Options{
 		Store: a.store, Actions: reg, Notifier: b, Authorizer: b.Approvers(), Clock: a.clock, Logger: log,
-		Guard: cfg.Guard(), Setup: runbook.Setup{Config: cfg.File, Store: db},
+		Guard: cfg.Guard(), Setup: runbook.Setup{Config: cfg.File, Store: store.Redact(db)}, Observer: p.metrics,
+		Owner: owner, Lease: lease,
 		Cadence: runbook.Cadence{Every: cfg.Comms.UpdateEvery, P1: cfg.Comms.UpdateEveryP1},
 	})
 	b.Bind(eng)
+	p.slack.Store(b)
 	checker, err := a.preflightChecker(string(simulate))
 	if err != nil {
 		return err
@@ -90,6 +108,7 @@ func serve(ctx context.Context, a *app, args []string) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return b.Run(gctx, h) })
+	g.Go(func() error { eng.KeepLeases(gctx); return nil })
 	// Stakeholder update reminders: when one is due is stored with the run;
 	// this only looks, every remindEvery, with the engine's clock.
 	g.Go(func() error { eng.Remind(gctx, remindEvery); return nil })
@@ -115,12 +134,13 @@ func serve(ctx context.Context, a *app, args []string) error {
 		startupPreflight(gctx, checker, b, log)
 		return nil
 	})
-	log.Info("drbot serving", zap.Int("workers", *workers), zap.String("db", db))
+	log.Info("drbot serving", zap.Int("workers", *workers), zap.String("db", store.Redact(db)))
 	err = g.Wait()
 	// The bot has stopped taking clicks; steps still on the engine's executor
 	// see ctx end, stay Running in the store for the next process's Resume,
 	// and return. The store closes only after.
 	eng.Wait()
+	eng.ReleaseLeases(context.Background())
 	if ctx.Err() != nil {
 		log.Info("drbot stopped", zap.Error(ctx.Err()))
 		return nil
