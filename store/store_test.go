@@ -709,9 +709,9 @@ func isBusy(err error) bool {
 	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
-// BenchmarkClaimStep measures the exactly-once claim: SwapStep
-// awaiting_approval -> running with its timeline event, on fresh steps.
-func BenchmarkClaimStep(b *testing.B) {
+// awaitingSteps opens a store with a run of b.N steps awaiting approval,
+// for the claim benchmarks.
+func awaitingSteps(b *testing.B) (*Store, []runbook.StepState) {
 	ctx := context.Background()
 	s, err := Open(ctx, filepath.Join(b.TempDir(), "drbot.db"))
 	if err != nil {
@@ -725,6 +725,14 @@ func BenchmarkClaimStep(b *testing.B) {
 	if err := s.CreateRun(ctx, run, steps, ev); err != nil {
 		b.Fatal(err)
 	}
+	return s, steps
+}
+
+// BenchmarkClaimStep measures the exactly-once claim: SwapStep
+// awaiting_approval -> running with its timeline event, on fresh steps.
+func BenchmarkClaimStep(b *testing.B) {
+	ctx := context.Background()
+	s, steps := awaitingSteps(b)
 	b.ResetTimer()
 	for i := range b.N {
 		step, ev := claimed(steps[i], "U_ANA")

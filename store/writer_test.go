@@ -8,8 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-
-	"github.com/drbot-dev/drbot/runbook"
 )
 
 // Writes committed together stay apart: one that fails is undone alone, and
@@ -56,18 +54,7 @@ func TestGroupedWritesFailAlone(t *testing.T) {
 // as under incident load: grouped commits share one fsync.
 func BenchmarkConcurrentClaims(b *testing.B) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(b.TempDir(), "drbot.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { s.Close() })
-	run, steps, ev := newRun("r1", "svc", "staging", b.N)
-	for i := range steps {
-		steps[i].State = runbook.AwaitingApproval
-	}
-	if err := s.CreateRun(ctx, run, steps, ev); err != nil {
-		b.Fatal(err)
-	}
+	s, steps := awaitingSteps(b)
 	var next atomic.Int64
 	b.SetParallelism(16)
 	b.ResetTimer()
