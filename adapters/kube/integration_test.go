@@ -10,9 +10,6 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
-	authenticationv1 "k8s.io/api/authentication/v1"
-	authorizationv1 "k8s.io/api/authorization/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -46,49 +43,6 @@ func (tn *testNamespace) client(t *testing.T, kubeconfig string, log *zap.Logger
 		t.Fatalf("New(%s): %v", kubeconfig, err)
 	}
 	return c
-}
-
-// grantReadOnly lets the limited user read deployments and their scale in
-// the namespace, but not update the scale, and waits until RBAC says so.
-func (tn *testNamespace) grantReadOnly(t *testing.T, limitedConfig string) {
-	t.Helper()
-	ctx := context.Background()
-	limited := kubetest.Clientset(t, limitedConfig)
-	who, err := limited.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("who is the limited user: %v", err)
-	}
-	role := &rbacv1.Role{
-		ObjectMeta: metav1.ObjectMeta{Name: "deployments-read-only"},
-		Rules: []rbacv1.PolicyRule{
-			{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"get", "list", "watch"}},
-			{APIGroups: []string{"apps"}, Resources: []string{"deployments/scale"}, Verbs: []string{"get"}},
-		},
-	}
-	if _, err := tn.admin.RbacV1().Roles(tn.name).Create(ctx, role, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create role: %v", err)
-	}
-	binding := &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "deployments-read-only"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: who.Status.UserInfo.Username}},
-	}
-	if _, err := tn.admin.RbacV1().RoleBindings(tn.name).Create(ctx, binding, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create role binding: %v", err)
-	}
-	// The RBAC authorizer reads bindings from an informer: wait for it.
-	review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
-		ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: tn.name, Verb: "get", Group: "apps", Resource: "deployments", Subresource: "scale"},
-	}}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		res, err := limited.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
-		if err == nil && res.Status.Allowed {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("RBAC for %s did not take effect: %v", who.Status.UserInfo.Username, err)
-		}
-	}
 }
 
 func run(t *testing.T, c *Client, rec *recorder, params runbook.Params) (runbook.Result, error) {
@@ -205,7 +159,7 @@ func TestIntegrationRefusals(t *testing.T) {
 			kubeconfig := kubetest.AdminKubeconfig(t)
 			if tt.limited {
 				kubeconfig = kubetest.LimitedKubeconfig(t)
-				tn.grantReadOnly(t, kubeconfig)
+				kubetest.GrantReadOnly(t, tn.admin, kubeconfig, tn.name)
 			}
 
 			_, err := run(t, tn.client(t, kubeconfig, nil), &recorder{}, tt.params(tn.name))
