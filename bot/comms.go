@@ -3,7 +3,9 @@ package bot
 import (
 	"context"
 	"fmt"
+	"path"
 	"strings"
+	"time"
 
 	"github.com/slack-go/slack"
 
@@ -151,7 +153,7 @@ func reportLink(run *runbook.Run) string {
 	if u == "" {
 		return ""
 	}
-	return fmt.Sprintf("📄 Incident report: <%s|%s>", u, reportFileName(run.ID))
+	return fmt.Sprintf("📄 Incident report: <%s|%s>", u, path.Base(u))
 }
 
 // p1Contacts mentions the configured P1 contact user groups.
@@ -187,7 +189,7 @@ func (b *Bot) commsMessages(run *runbook.Run, ev runbook.Event) []OutboxMessage 
 		msgs = append(msgs, message("reminder:"+run.ID+":"+id, kindComms, payload{RunID: run.ID, Event: &ev}))
 	case runbook.EventRunDone, runbook.EventRunAborted:
 		// Before the closing messages: they link the file once it is up.
-		msgs = append(msgs, message("report:"+run.ID, kindReport, payload{RunID: run.ID}))
+		msgs = append(msgs, message("report:"+run.ID, kindReport, payload{RunID: run.ID, File: reportFileName(run.ID, time.Time{})}))
 	case runbook.EventDrill, runbook.EventFollowUp:
 		// The closing message shows the result (and loses its buttons).
 		msgs = append(msgs, message("closing:"+run.ID+":"+id, kindClosing, payload{RunID: run.ID}))

@@ -66,6 +66,7 @@ type payload struct {
 	Event   *runbook.Event `json:"event,omitempty"`
 	Text    string         `json:"text,omitempty"`
 	Blocks  *slack.Blocks  `json:"blocks,omitempty"`
+	File    string         `json:"file,omitempty"` // report: the file's name
 }
 
 // Meta keys the bot keeps on a run (runbook.Run.Meta).
@@ -375,7 +376,7 @@ func (s *sender) deliver(ctx context.Context, m OutboxMessage) (string, error) {
 	case kindComms:
 		return s.deliverComms(ctx, m, view, channel, p)
 	case kindReport:
-		return s.deliverReport(ctx, view, channel)
+		return s.deliverReport(ctx, m, view, channel, p)
 	}
 	return resultFailed + "unknown kind " + m.Kind, nil
 }

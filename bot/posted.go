@@ -66,24 +66,57 @@ func (s *sender) send(ctx context.Context, m OutboxMessage, k keyed, msg Message
 }
 
 // lookup returns the ts of k's message if m is unsure and Slack has it.
-// Where drbot may not read the channel (not a member, no history scope) it
-// returns "" with a warning: posting at least once beats never posting.
 func (s *sender) lookup(ctx context.Context, m OutboxMessage, k keyed) (string, error) {
+	return s.lookupBy(ctx, m, k, byKey(k.key))
+}
+
+// lookupBy returns what match finds of m's earlier attempt in k's channel
+// (or thread), if m is unsure. Where drbot may not read the channel (not a
+// member, no history scope) it returns "" with a warning: posting at least
+// once beats never posting.
+func (s *sender) lookupBy(ctx context.Context, m OutboxMessage, k keyed, match matcher) (string, error) {
 	if !s.unsure(m) {
 		return "", nil
 	}
 	log := s.b.log.With(zap.Int64("outbox_id", m.ID), zap.String("run_id", m.RunID), zap.String("channel_id", k.channel), zap.String("key", k.key))
-	ts, err := s.findPosted(ctx, k)
+	found, err := s.find(ctx, k, match)
 	switch {
 	case err != nil && slices.Contains(permanent, slackErr(err)):
 		log.Warn("cannot look for a post that may have reached Slack; posting it (it may show twice)", zap.Error(err))
 		return "", nil
 	case err != nil:
 		return "", err
-	case ts != "":
-		log.Info("post found in Slack; not posting it again", zap.String("ts", ts))
+	case found != "":
+		log.Info("post found in Slack; not posting it again", zap.String("found", found))
 	}
-	return ts, nil
+	return found, nil
+}
+
+// A matcher recognizes drbot's earlier post among a channel's messages and
+// returns what identifies it.
+type matcher func(slack.Message) (string, bool)
+
+// byKey finds a message by the key in its metadata; it returns its ts.
+func byKey(key string) matcher {
+	return func(msg slack.Message) (string, bool) {
+		if msg.Metadata.EventType == metaEventType && msg.Metadata.EventPayload["key"] == key {
+			return msg.Timestamp, true
+		}
+		return "", false
+	}
+}
+
+// byFileName finds a shared file by its name (uploads carry no metadata);
+// it returns the file's id.
+func byFileName(name string) matcher {
+	return func(msg slack.Message) (string, bool) {
+		for _, f := range msg.Files {
+			if f.Name == name {
+				return f.ID, true
+			}
+		}
+		return "", false
+	}
 }
 
 // postKeyed posts msg with k's key as metadata; when the post ends without
@@ -105,9 +138,9 @@ func mayHaveActed(err error) bool {
 	return slackErr(err) == "" && !errors.As(err, &rl)
 }
 
-// findPosted returns the ts of the message drbot posted with k's key, or
-// "" if Slack has none.
-func (s *sender) findPosted(ctx context.Context, k keyed) (string, error) {
+// find returns what match finds in k's channel (or thread) since k.since,
+// newest first in a channel, or "" if nothing matches.
+func (s *sender) find(ctx context.Context, k keyed, match matcher) (string, error) {
 	oldest := ""
 	if !k.since.IsZero() {
 		from := k.since.Add(-lookupSkew)
@@ -134,8 +167,8 @@ func (s *sender) findPosted(ctx context.Context, k keyed) (string, error) {
 			return "", fmt.Errorf("look for %s in %s: %w", k.key, k.channel, err)
 		}
 		for _, msg := range msgs {
-			if msg.Metadata.EventType == metaEventType && msg.Metadata.EventPayload["key"] == k.key {
-				return msg.Timestamp, nil
+			if found, ok := match(msg); ok {
+				return found, nil
 			}
 		}
 		if cursor == "" {

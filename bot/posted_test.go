@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -159,4 +160,36 @@ func TestSlackCallBudget(t *testing.T) {
 		}
 	}
 	t.Logf("%d Slack writes for %d transitions (%.2f each)", calls, transitions, float64(calls)/float64(transitions))
+}
+
+// TestReportSharedOnceWhenTheAnswerIsLost: Slack shares the report and
+// loses its answer to files.completeUploadExternal; the retry finds the
+// file in the channel by its name instead of uploading a second one, and
+// the stakeholders' closing message links that file.
+func TestReportSharedOnceWhenTheAnswerIsLost(t *testing.T) {
+	h := newHarness(t)
+	h.slack.AddMembers(stakeChan, slacktest.BotUserID)
+	h.slack.AddMembers(devChan, slacktest.BotUserID)
+	h.slack.SetFaults(slacktest.Faults{Seed: 1, Lost: 1, Methods: []string{"files.completeUploadExternal"}})
+	ch := h.start()
+	h.stepMessage(ch.ID, 1, "Stop the web app and workers", "awaiting approval")
+	h.click(lead, h.slack.Messages(ch.ID)[0], handlers.ActAbort)
+	linked := h.waitText(stakeChan, "-report.md")
+	waitOutboxEmpty(t, h)
+
+	var shared []slacktest.File
+	for _, f := range h.slack.Files() {
+		if f.Completed {
+			shared = append(shared, f)
+		}
+	}
+	if len(shared) != 1 || h.slack.Injected()[slacktest.FaultLost] != 1 {
+		t.Fatalf("%d reports shared (%d answers lost), want 1", len(shared), h.slack.Injected()[slacktest.FaultLost])
+	}
+	if !strings.Contains(linked.AllText(), shared[0].ID) {
+		t.Errorf("the closing message links another file than %s: %s", shared[0].ID, linked.AllText())
+	}
+	if n := len(h.slack.Calls("files.completeUploadExternal")); n != 1 {
+		t.Errorf("files.completeUploadExternal called %d times, want 1", n)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/slack-go/slack"
 	"go.uber.org/zap"
@@ -12,8 +13,15 @@ import (
 	"github.com/drbot-dev/drbot/runbook"
 )
 
-// reportFileName is the incident report's file name in Slack.
-func reportFileName(runID string) string { return runID + "-report.md" }
+// reportFileName is an incident report's file name in Slack: the run's, or
+// for one asked for at a time (/dr report), that time's. An upload is found
+// again by it (uploads carry no metadata), so one is never shared twice.
+func reportFileName(runID string, asked time.Time) string {
+	if asked.IsZero() {
+		return runID + "-report.md"
+	}
+	return runID + "-report-" + asked.UTC().Format("20060102T150405.000Z") + ".md"
+}
 
 // UploadReport queues an upload of a run's incident report (Markdown) into
 // its incident channel, as of the moment it is delivered. It is
@@ -26,8 +34,9 @@ func (b *Bot) UploadReport(ctx context.Context, runID string) error {
 	if view.Run.Meta[metaChannel] == "" {
 		return runbook.Refusef("run %s has no incident channel to upload its report to; `drbot report %s` prints it", runID, runID)
 	}
-	key := fmt.Sprintf("report:%s:%d", runID, b.clock.Now().UnixNano())
-	if err := b.enqueue(ctx, message(key, kindReport, payload{RunID: runID})); err != nil {
+	now := b.clock.Now()
+	key := fmt.Sprintf("report:%s:%d", runID, now.UnixNano())
+	if err := b.enqueue(ctx, message(key, kindReport, payload{RunID: runID, File: reportFileName(runID, now)})); err != nil {
 		return fmt.Errorf("queue the report of %s: %w", runID, err)
 	}
 	return nil
@@ -37,15 +46,26 @@ func (b *Bot) UploadReport(ctx context.Context, runID string) error {
 // uploads it with Slack's files upload v2 (files.getUploadURLExternal, the
 // upload, files.completeUploadExternal), then keeps the file's id and
 // permalink on the run for the closing messages to link.
-func (s *sender) deliverReport(ctx context.Context, view *runbook.RunView, channel string) (string, error) {
+func (s *sender) deliverReport(ctx context.Context, m OutboxMessage, view *runbook.RunView, channel string, p payload) (string, error) {
 	b := s.b
+	name := p.File
+	if name == "" {
+		name = reportFileName(view.Run.ID, time.Time{})
+	}
+	// An earlier attempt may have shared it and lost Slack's answer.
+	k := keyed{channel: channel, key: name, since: view.Run.StartedAt}
+	if id, err := s.lookupBy(ctx, m, k, byFileName(name)); err != nil || id != "" {
+		if id != "" {
+			s.keepReport(ctx, view.Run.ID, id, name)
+		}
+		return id, err
+	}
 	events, err := b.engine.Events(ctx, view.Run.ID)
 	if err != nil {
 		return "", fmt.Errorf("report of %s: %w", view.Run.ID, err)
 	}
 	rep := report.Build(view, events, b.clock.Now(), b.opts.Location)
 	body := rep.Markdown()
-	name := reportFileName(view.Run.ID)
 	comment := fmt.Sprintf("📄 Incident report of %s (%s, %s/%s): summary, roles, stages, every step and the timeline. `/dr report` uploads a fresh one.",
 		view.Run.ID, view.Runbook.Title, view.Run.Service, view.Run.Env)
 	if simulation(view) != "" {
@@ -56,17 +76,26 @@ func (s *sender) deliverReport(ctx context.Context, view *runbook.RunView, chann
 		Channel: channel, InitialComment: truncate(comment, maxSectionText), SnippetType: "markdown",
 	})
 	if err != nil {
+		if mayHaveActed(err) {
+			s.unanswered[m.ID] = true
+		}
 		return "", fmt.Errorf("upload the report of %s: %w", view.Run.ID, err)
 	}
-	kv := map[string]string{metaReportFile: f.ID}
-	if u := b.filePermalink(f.ID, name); u != "" {
-		kv[metaReportURL] = u
-	}
-	if err := b.engine.SetMeta(ctx, view.Run.ID, kv); err != nil {
-		b.log.Error("keep report file", zap.String("run_id", view.Run.ID), zap.Error(err))
-	}
+	s.keepReport(ctx, view.Run.ID, f.ID, name)
 	b.log.Info("incident report uploaded", zap.String("run_id", view.Run.ID), zap.String("channel_id", channel), zap.String("file_id", f.ID))
 	return f.ID, nil
+}
+
+// keepReport keeps an uploaded report's file id and permalink on the run,
+// for the closing messages to link.
+func (s *sender) keepReport(ctx context.Context, runID, fileID, name string) {
+	kv := map[string]string{metaReportFile: fileID}
+	if u := s.b.filePermalink(fileID, name); u != "" {
+		kv[metaReportURL] = u
+	}
+	if err := s.b.engine.SetMeta(ctx, runID, kv); err != nil {
+		s.b.log.Error("keep report file", zap.String("run_id", runID), zap.Error(err))
+	}
 }
 
 // filePermalink is a file's permalink in Slack's documented form

@@ -22,6 +22,7 @@ type File struct {
 	Length          int    // as declared to files.getUploadURLExternal
 	Content         []byte // as uploaded
 	Channel         string // where completeUploadExternal shared it
+	TS              string // the ts of its share in Channel
 	Comment         string // its initial_comment
 	Completed       bool
 }
@@ -101,7 +102,11 @@ func (s *Server) completeUpload(p map[string]any) map[string]any {
 		}
 		f.Title, f.Channel, f.Comment, f.Completed = in.Title, ch, str(p, "initial_comment"), true
 		// Slack shows the shared file as a message of its own; the fake keeps
-		// it as a File (Files, WaitFile), apart from the messages drbot posts.
+		// it as a File (Files, WaitFile), apart from the messages drbot posts,
+		// and conversations.history lists it among them.
+		if ch != "" {
+			f.TS = s.nextTS()
+		}
 		out = append(out, map[string]any{"id": f.ID, "title": f.Title})
 	}
 	return ok(map[string]any{"files": out})

@@ -1,6 +1,7 @@
 package slacktest
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"slices"
@@ -71,12 +72,26 @@ func (s *Server) history(p map[string]any) map[string]any {
 		return refused
 	}
 	var msgs []*Message
-	for _, m := range slices.Backward(s.messages) {
+	for _, m := range s.messages {
 		if m.Channel == ch && m.ThreadTS == "" && after(m.TS, str(p, "oldest")) {
 			msgs = append(msgs, m)
 		}
 	}
+	// Files shared in the channel are messages there too.
+	for _, f := range s.files {
+		if f.Channel == ch && f.TS != "" && after(f.TS, str(p, "oldest")) {
+			msgs = append(msgs, &Message{Channel: ch, TS: f.TS, Text: f.Comment, file: f})
+		}
+	}
+	slices.SortFunc(msgs, func(a, b *Message) int { return compareTS(b.TS, a.TS) }) // newest first
 	return page(p, msgs)
+}
+
+// compareTS orders two message ts values.
+func compareTS(a, b string) int {
+	x, _ := strconv.ParseFloat(a, 64)
+	y, _ := strconv.ParseFloat(b, 64)
+	return cmp.Compare(x, y)
 }
 
 // replies answers conversations.replies: a thread's parent, then its
@@ -128,6 +143,9 @@ func page(p map[string]any, msgs []*Message) map[string]any {
 		}
 		if withMeta && m.Metadata != nil {
 			j["metadata"] = m.Metadata
+		}
+		if f := m.file; f != nil {
+			j["files"] = []map[string]any{{"id": f.ID, "name": f.Name, "title": f.Title}}
 		}
 		out = append(out, j)
 	}

@@ -50,6 +50,8 @@ type Message struct {
 	// Metadata is the message metadata it was posted with (event_type and
 	// event_payload), or nil.
 	Metadata json.RawMessage
+
+	file *File // a shared file, as conversations.history shows it
 }
 
 // Ephemeral is a reply only one user sees: chat.postEphemeral or a post to a
