@@ -30,6 +30,7 @@ const (
 const (
 	kindComms  = "comms"  // a comms message rendered at delivery (commsMessage)
 	kindReport = "report" // upload the incident report file (upload.go)
+	kindTopic  = "topic"  // set the incident channel's topic from the run (stage, leads)
 )
 
 // Meta keys of the comms lead's side.
@@ -185,6 +186,9 @@ func (b *Bot) commsMessages(run *runbook.Run, ev runbook.Event) []OutboxMessage 
 		for _, ch := range b.opts.StakeholderChannels {
 			msgs = append(msgs, message("stage:"+run.ID+":"+id+":"+ch, kindComms, payload{RunID: run.ID, Channel: ch, Event: &ev}))
 		}
+		msgs = append(msgs, message("topic:"+run.ID+":"+id, kindTopic, payload{RunID: run.ID}))
+	case runbook.EventRoles:
+		msgs = append(msgs, message("topic:"+run.ID+":"+id, kindTopic, payload{RunID: run.ID}))
 	case runbook.EventUpdateDue:
 		msgs = append(msgs, message("reminder:"+run.ID+":"+id, kindComms, payload{RunID: run.ID, Event: &ev}))
 	case runbook.EventRunDone, runbook.EventRunAborted:
@@ -246,8 +250,25 @@ func (s *sender) deliverClosing(ctx context.Context, m OutboxMessage, view *runb
 	return s.upsert(ctx, m, view, k, metaClosingTS, msg, false)
 }
 
+// deliverTopic sets the incident channel's topic to what the run says now:
+// the stage and the leads change during an incident.
+func (s *sender) deliverTopic(ctx context.Context, view *runbook.RunView, channel string) (string, error) {
+	run := view.Run
+	lead := run.Incident.IncidentLead
+	if lead == "" {
+		lead = run.StartedBy
+	}
+	topic := channelTopic(handlers.ChannelRequest{Scenario: view.Runbook.ID, Title: view.Runbook.Title, Service: run.Service, Env: run.Env,
+		Requester: lead, Comms: handlers.CommsLead(run), Incident: run.Incident})
+	if _, err := s.b.api.SetTopicOfConversationContext(ctx, channel, truncate(topic, maxTopic)); err != nil {
+		return "", fmt.Errorf("set the topic of %s: %w", channel, err)
+	}
+	return "topic set", nil
+}
+
 // channelTopic is the incident channel's topic: priority and kind, the
-// scenario, service and environment, the leads and the description.
+// scenario, service and environment, the stage, the leads and the
+// description.
 func channelTopic(req handlers.ChannelRequest) string {
 	in := req.Incident
 	what := "DR"
@@ -257,7 +278,11 @@ func channelTopic(req handlers.ChannelRequest) string {
 			what = fmt.Sprintf("%s %s", in.Priority, in.Kind.Word())
 		}
 	}
-	topic := fmt.Sprintf("🚨 %s: %s · %s/%s · incident lead %s", what, req.Title, req.Service, req.Env, handlers.Mention(req.Requester))
+	topic := fmt.Sprintf("🚨 %s: %s · %s/%s", what, req.Title, req.Service, req.Env)
+	if in.Stage != "" {
+		topic += " · stage " + string(in.Stage)
+	}
+	topic += " · incident lead " + handlers.Mention(req.Requester)
 	if req.Comms != "" {
 		topic += " · comms lead " + handlers.Mention(req.Comms)
 	}

@@ -127,8 +127,10 @@ func TestDeclarationReachesTopicPanelAndNotice(t *testing.T) {
 			t.Errorf("the stakeholder notice holds an instruction for the team (%q):\n%s", instruction, all)
 		}
 	}
-	// The first recovery step started: the stakeholders hear the stage.
+	// The first recovery step started: the stakeholders hear the stage,
+	// and the channel's topic shows it.
 	h.waitText(stakeChan, "investigating → recovering")
+	waitTopic(t, h, ch.ID, "stage recovering")
 
 	// The tech lead named now is in no responder group: only /dr roles invites him.
 	if c := channelByID(h, ch.ID); contains(c.Members, "U0TECHLD01") {
@@ -154,6 +156,7 @@ func TestDeclarationReachesTopicPanelAndNotice(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.waitText(stakeChan, "recovering → monitoring (set by hand)")
+	waitTopic(t, h, ch.ID, "stage monitoring", "comms lead <@"+comms+">", "tech lead <@U0TECHLD01>")
 	run := h.runs()[0]
 	events, err := h.store.Events(h.ctx, run.ID)
 	if err != nil {
@@ -414,4 +417,21 @@ func channelByID(h *harness, id string) slacktest.Channel {
 		}
 	}
 	return slacktest.Channel{}
+}
+
+// waitTopic waits until a channel's topic holds every one of want.
+func waitTopic(t *testing.T, h *harness, channel string, want ...string) {
+	t.Helper()
+	for h.ctx.Err() == nil {
+		topic := channelByID(h, channel).Topic
+		missing := false
+		for _, w := range want {
+			missing = missing || !strings.Contains(topic, w)
+		}
+		if !missing {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("topic %q lacks one of %q", channelByID(h, channel).Topic, want)
 }

@@ -377,6 +377,8 @@ func (s *sender) deliver(ctx context.Context, m OutboxMessage) (string, error) {
 		return s.deliverComms(ctx, m, view, channel, p)
 	case kindReport:
 		return s.deliverReport(ctx, m, view, channel, p)
+	case kindTopic:
+		return s.deliverTopic(ctx, view, channel)
 	}
 	return resultFailed + "unknown kind " + m.Kind, nil
 }
