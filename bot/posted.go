@@ -125,17 +125,17 @@ func (s *sender) postKeyed(ctx context.Context, m OutboxMessage, k keyed, msg Me
 	ts, err := s.post(ctx, k.channel, k.thread, msg, slack.MsgOptionMetadata(slack.SlackMetadata{
 		EventType: metaEventType, EventPayload: map[string]any{"key": k.key},
 	}))
-	if err != nil && mayHaveActed(err) {
-		s.unanswered[m.ID] = true
-	}
+	s.noteAnswer(m, err)
 	return ts, err
 }
 
-// mayHaveActed reports whether Slack may have carried out a call that
-// failed: anything but Slack's own refusal or a rate limit.
-func mayHaveActed(err error) bool {
+// noteAnswer makes m unsure when its call failed in a way Slack may still
+// have carried out: anything but Slack's own refusal or a rate limit.
+func (s *sender) noteAnswer(m OutboxMessage, err error) {
 	var rl *slack.RateLimitedError
-	return slackErr(err) == "" && !errors.As(err, &rl)
+	if err != nil && slackErr(err) == "" && !errors.As(err, &rl) {
+		s.unanswered[m.ID] = true
+	}
 }
 
 // find returns what match finds in k's channel (or thread) since k.since,

@@ -75,10 +75,8 @@ func (s *sender) deliverReport(ctx context.Context, m OutboxMessage, view *runbo
 		Reader: bytes.NewReader(body), FileSize: len(body), Filename: name, Title: "Incident report " + view.Run.ID,
 		Channel: channel, InitialComment: truncate(comment, maxSectionText), SnippetType: "markdown",
 	})
+	s.noteAnswer(m, err)
 	if err != nil {
-		if mayHaveActed(err) {
-			s.unanswered[m.ID] = true
-		}
 		return "", fmt.Errorf("upload the report of %s: %w", view.Run.ID, err)
 	}
 	s.keepReport(ctx, view.Run.ID, f.ID, name)
